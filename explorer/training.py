@@ -1,0 +1,265 @@
+"""A training run: a U-Net, its optimizer, one traced train step per loss, a history and the
+latest validation snapshot.
+
+Determinism: the seed fixes the initial weights (seeded initializers) and the batch order
+(`batch_indices` is a pure function of seed and step), so runs with one seed start identical and
+see identical batches whatever their loss.
+
+A run's observable state (`Run.state`) is an immutable `RunState` replaced whole at the end of
+`advance`, so a Streamlit rerun that interrupts the page never shows a half-written history.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass, field
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from explorer import losses, metrics
+from explorer.data import Dataset
+from explorer.model import build_unet
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything that defines a run. `loss_params` are the loss's own parameters (floats and
+    the booleans `batch`, `include_background`); `class_weights` are final per-class weights
+    (None: uniform), used by losses whose registry entry says so."""
+
+    loss_id: str = "ce"
+    loss_params: dict = field(default_factory=dict)
+    class_weights: tuple[float, ...] | None = None
+    learning_rate: float = 1e-3
+    batch_size: int = 16
+    seed: int = 0
+    depth: int = 3
+    width: int = 8
+
+    def architecture(self) -> tuple:
+        """What must match for two runs to share weights."""
+        return (self.depth, self.width, self.seed)
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """Validation metrics and predictions at one step."""
+
+    step: int
+    scores: metrics.Scores
+    probabilities: np.ndarray  # (V, H, W, C) softmax of the validation images
+
+
+@dataclass(frozen=True)
+class RunState:
+    step: int = 0
+    loss_steps: tuple[int, ...] = ()
+    loss_values: tuple[float, ...] = ()
+    evaluations: tuple[Evaluation, ...] = ()  # metrics only are kept for old steps, see _thin
+    events: tuple[tuple[int, str], ...] = ()  # (step, what changed): marked on the curves
+    halted: str | None = None  # why the NaN guard stopped the run
+    seconds_training: float = 0.0
+
+    @property
+    def latest(self) -> Evaluation | None:
+        return self.evaluations[-1] if self.evaluations else None
+
+
+def batch_indices(seed: int, step: int, batch_size: int, num_examples: int) -> np.ndarray:
+    """Indices of the training batch for `step`: a fresh permutation per epoch, seeded by
+    (seed, epoch), incomplete last batches dropped so every step has the same shape."""
+    per_epoch = num_examples // batch_size
+    if per_epoch == 0:
+        raise ValueError(f"batch size {batch_size} is larger than the training set ({num_examples})")
+    epoch, position = divmod(step, per_epoch)
+    order = np.random.default_rng([seed, epoch]).permutation(num_examples)
+    return order[position * batch_size : (position + 1) * batch_size].astype(np.int32)
+
+
+def describe_device() -> str:
+    gpus = tf.config.list_physical_devices("GPU")
+    if gpus:
+        names = ", ".join(tf.config.experimental.get_device_details(g).get("device_name", g.name) for g in gpus)
+        return f"GPU ({names})"
+    return f"CPU ({tf.config.threading.get_intra_op_parallelism_threads() or 'all'} threads)"
+
+
+class Run:
+    """One model trained under one loss configuration (changeable between ticks)."""
+
+    def __init__(self, config: RunConfig, data: Dataset, initial_weights: list[np.ndarray] | None = None):
+        self.data = data
+        self.model = build_unet(
+            data.num_classes,
+            input_shape=data.train_images.shape[1:],
+            depth=config.depth,
+            width=config.width,
+            seed=config.seed,
+        )
+        if initial_weights is not None:
+            self.model.set_weights(initial_weights)
+        self.initial_weights = self.model.get_weights()
+        self.optimizer = keras.optimizers.Adam(learning_rate=config.learning_rate)
+        self.optimizer.build(self.model.trainable_variables)
+        self._initial_optimizer_state = [v.numpy() for v in self.optimizer.variables]
+        self._train_x = tf.constant(data.train_images)
+        self._train_y = tf.constant(data.train_masks)
+        self._val_x = tf.constant(data.val_images)
+        self.config = config
+        self.loss = self._build_loss(config)
+        self._train_step = self._make_train_step(self.loss)
+        self.state = self._fresh_state()
+
+    # -- configuration -------------------------------------------------------------------------
+
+    def _build_loss(self, config: RunConfig) -> losses.SegLoss:
+        params = dict(config.loss_params)
+        if losses.REGISTRY[config.loss_id].uses_class_weights:
+            weights = config.class_weights or (1.0,) * self.data.num_classes
+            params["class_weights"] = list(weights)
+        return losses.get(config.loss_id, **params)
+
+    def reconfigure(self, config: RunConfig) -> None:
+        """Carry on from the current weights under a new loss, parameters, weights or learning
+        rate. Float parameters are assigned to the loss's variables (no retrace); a new loss id or
+        a new boolean option builds (and traces) a new step. The change is marked on the curves."""
+        if config.architecture() != self.config.architecture():
+            raise ValueError("depth, width and seed fix the model: reset the run to change them")
+        if config == self.config:
+            return
+        old = self.config
+        new_loss = self._build_loss(config)
+        if new_loss.loss_id == self.loss.loss_id and _structure(new_loss) == _structure(self.loss):
+            self.loss.set_params(**new_loss.params)
+        else:
+            self.loss = new_loss
+            self._train_step = self._make_train_step(self.loss)
+        self.optimizer.learning_rate = config.learning_rate
+        self.config = config
+        if self.state.step > 0:
+            label = describe_change(old, config)
+            self.state = dataclasses.replace(self.state, events=self.state.events + ((self.state.step, label),))
+
+    def reset(self) -> None:
+        """Back to the initial weights and a fresh optimizer; history cleared."""
+        self.model.set_weights(self.initial_weights)
+        for variable, value in zip(self.optimizer.variables, self._initial_optimizer_state):
+            variable.assign(value)
+        self.state = self._fresh_state()
+
+    def _fresh_state(self) -> RunState:
+        # The untrained model's predictions, so the page has maps and a step-0 point at once.
+        return RunState(evaluations=(self.evaluate(0),))
+
+    # -- training ------------------------------------------------------------------------------
+
+    def _make_train_step(self, loss: losses.SegLoss):
+        model, optimizer, num_classes = self.model, self.optimizer, self.data.num_classes
+        train_x, train_y = self._train_x, self._train_y
+
+        @tf.function
+        def train_step(indices):
+            x = tf.gather(train_x, indices)
+            y = tf.one_hot(tf.cast(tf.gather(train_y, indices), tf.int32), num_classes)
+            with tf.GradientTape() as tape:
+                value = loss(y, model(x, training=True))
+            grads = tape.gradient(value, model.trainable_variables)
+            finite = tf.math.is_finite(value)
+            for g in grads:
+                finite = tf.logical_and(finite, tf.reduce_all(tf.math.is_finite(g)))
+
+            # A non-finite update is never applied: the weights stay the last good ones.
+            def apply():
+                optimizer.apply_gradients(zip(grads, model.trainable_variables))
+                return tf.constant(True)
+
+            applied = tf.cond(finite, apply, lambda: tf.constant(False))
+            return value, applied
+
+        return train_step
+
+    def advance(self, steps: int, evaluate: bool = True) -> RunState:
+        """Train `steps` steps, then (optionally) evaluate on the validation set, and publish the
+        new state in one assignment. Stops early, pauses and explains if a step is non-finite."""
+        if self.state.halted:
+            return self.state
+        start = time.perf_counter()
+        step = self.state.step
+        loss_steps, loss_values = [], []
+        halted = None
+        for _ in range(steps):
+            indices = batch_indices(self.config.seed, step, self.config.batch_size, len(self.data.train_images))
+            value, applied = self._train_step(tf.constant(indices))
+            if not bool(applied):
+                halted = (
+                    f"Step {step + 1} gave a non-finite loss or gradient ({float(value)}). The update was not "
+                    f"applied: the run is paused with the last good weights (step {step}). Lower the learning "
+                    "rate or change the loss parameters, then resume, or reset."
+                )
+                break
+            step += 1
+            loss_steps.append(step)
+            loss_values.append(float(value))
+        state = self.state
+        evaluations = state.evaluations
+        if evaluate and step > state.step:
+            evaluations = _thin(evaluations) + (self.evaluate(step),)
+        self.state = dataclasses.replace(
+            state,
+            step=step,
+            loss_steps=state.loss_steps + tuple(loss_steps),
+            loss_values=state.loss_values + tuple(loss_values),
+            evaluations=evaluations,
+            halted=halted,
+            seconds_training=state.seconds_training + time.perf_counter() - start,
+        )
+        return self.state
+
+    def resume(self) -> None:
+        """Clear a NaN-guard halt so training can continue (after the user changed something)."""
+        self.state = dataclasses.replace(self.state, halted=None)
+
+    def probabilities(self, images: tf.Tensor | np.ndarray) -> np.ndarray:
+        return _predict(self.model, tf.convert_to_tensor(images)).numpy()
+
+    def evaluate(self, step: int) -> Evaluation:
+        probs = self.probabilities(self._val_x)
+        confusion = metrics.confusion_matrix(self.data.val_masks, probs.argmax(-1), self.data.num_classes)
+        return Evaluation(step=step, scores=metrics.scores(confusion), probabilities=probs)
+
+
+@tf.function(reduce_retracing=True)
+def _predict(model, images):
+    return tf.nn.softmax(model(images, training=False), axis=-1)
+
+
+def _structure(loss: losses.SegLoss) -> tuple:
+    """The non-numeric options of a loss: changing them needs a new traced step."""
+    return tuple(sorted((k, v) for k, v in loss.params.items() if isinstance(v, bool)))
+
+
+def _thin(evaluations: tuple[Evaluation, ...]) -> tuple[Evaluation, ...]:
+    """Keep old metrics, drop old prediction arrays: only the latest snapshot holds them."""
+    if not evaluations:
+        return evaluations
+    last = evaluations[-1]
+    return evaluations[:-1] + (dataclasses.replace(last, probabilities=None),)
+
+
+def describe_change(old: RunConfig, new: RunConfig) -> str:
+    parts = []
+    if new.loss_id != old.loss_id:
+        parts.append(f"loss {old.loss_id} → {new.loss_id}")
+    for key in sorted(set(old.loss_params) | set(new.loss_params)):
+        if old.loss_params.get(key) != new.loss_params.get(key):
+            parts.append(f"{key} {old.loss_params.get(key)} → {new.loss_params.get(key)}")
+    if new.class_weights != old.class_weights:
+        parts.append("class weights")
+    if new.learning_rate != old.learning_rate:
+        parts.append(f"lr {old.learning_rate:g} → {new.learning_rate:g}")
+    if new.batch_size != old.batch_size:
+        parts.append(f"batch {old.batch_size} → {new.batch_size}")
+    return ", ".join(parts) or "changed"

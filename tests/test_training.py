@@ -1,0 +1,159 @@
+"""The U-Net and a training run: shapes, determinism, the NaN guard, reconfiguration, learning."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from explorer.data import Dataset, load_toy
+from explorer.model import build_unet
+from explorer.training import Run, RunConfig, batch_indices
+
+
+def tiny_dataset(num_train: int = 24, size: int = 16, num_classes: int = 3, seed: int = 0) -> Dataset:
+    """Squares on noise: small enough for unit tests, learnable enough to see the loss fall."""
+    rng = np.random.default_rng(seed)
+    masks = np.zeros((num_train + 8, size, size), np.uint8)
+    images = rng.uniform(0, 0.3, (num_train + 8, size, size, 3)).astype(np.float32)
+    for i in range(len(masks)):
+        for c in range(1, num_classes):
+            y, x = rng.integers(0, size - 4, 2)
+            masks[i, y : y + 4, x : x + 4] = c
+            images[i, y : y + 4, x : x + 4, c - 1] += 0.7
+    return Dataset("tiny", tuple(f"c{c}" for c in range(num_classes)), ("#000000", "#ff0000", "#00ff00")[:num_classes],
+                   images[:num_train], masks[:num_train], images[num_train:], masks[num_train:])
+
+
+def small_config(**changes) -> RunConfig:
+    return dataclasses.replace(RunConfig(batch_size=8, depth=2, width=4), **changes)
+
+
+def weights_equal(a: list[np.ndarray], b: list[np.ndarray]) -> bool:
+    return len(a) == len(b) and all(np.array_equal(x, y) for x, y in zip(a, b))
+
+
+@pytest.mark.parametrize("depth,width", [(1, 4), (2, 8), (3, 8)])
+def test_unet_outputs_logits_of_input_size(depth, width):
+    model = build_unet(4, input_shape=(64, 64, 3), depth=depth, width=width)
+    x = np.random.default_rng(0).uniform(size=(2, 64, 64, 3)).astype(np.float32)
+    out = model(x).numpy()
+    assert out.shape == (2, 64, 64, 4)
+    assert (out < 0).any(), "logits, not probabilities: some must be negative"
+
+
+def test_unet_rejects_sizes_the_pooling_cannot_halve():
+    with pytest.raises(ValueError, match="divisible"):
+        build_unet(4, input_shape=(60, 60, 3), depth=3)
+
+
+def test_same_seed_same_initial_weights_different_seed_different():
+    a, b, c = (build_unet(3, input_shape=(16, 16, 3), depth=2, width=4, seed=s) for s in (5, 5, 6))
+    assert weights_equal(a.get_weights(), b.get_weights())
+    assert not weights_equal(a.get_weights(), c.get_weights())
+
+
+def test_batch_order_is_a_seeded_permutation_per_epoch():
+    n, bs = 50, 8
+    per_epoch = n // bs
+    epoch0 = np.concatenate([batch_indices(3, s, bs, n) for s in range(per_epoch)])
+    assert len(set(epoch0)) == per_epoch * bs, "no index repeats within an epoch"
+    assert np.array_equal(batch_indices(3, 2, bs, n), batch_indices(3, 2, bs, n))
+    assert not np.array_equal(batch_indices(3, 0, bs, n), batch_indices(4, 0, bs, n))
+    assert not np.array_equal(batch_indices(3, 0, bs, n), batch_indices(3, per_epoch, bs, n)), "each epoch reshuffles"
+    with pytest.raises(ValueError, match="larger than the training set"):
+        batch_indices(0, 0, 64, 10)
+
+
+def test_two_runs_with_one_seed_are_identical_step_by_step():
+    data = tiny_dataset()
+    a, b = Run(small_config(), data), Run(small_config(), data)
+    assert weights_equal(a.model.get_weights(), b.model.get_weights())
+    a.advance(6)
+    b.advance(6)
+    assert a.state.loss_values == b.state.loss_values
+    assert weights_equal(a.model.get_weights(), b.model.get_weights())
+
+
+def test_runs_with_different_losses_share_start_and_batches_but_diverge():
+    data = tiny_dataset()
+    a = Run(small_config(loss_id="ce"), data)
+    b = Run(small_config(loss_id="dice"), data, initial_weights=a.initial_weights)
+    assert weights_equal(a.model.get_weights(), b.model.get_weights())
+    a.advance(3)
+    b.advance(3)
+    assert not weights_equal(a.model.get_weights(), b.model.get_weights())
+
+
+def test_nan_guard_keeps_last_good_weights_and_pauses_with_a_message():
+    data = tiny_dataset()
+    poisoned = data.train_images.copy()
+    poisoned[:, 0, 0, 0] = np.nan  # every batch now gives a NaN loss
+    run = Run(small_config(), dataclasses.replace(data, train_images=poisoned))
+    before = run.model.get_weights()
+    state = run.advance(5)
+    assert state.halted and "non-finite" in state.halted
+    assert state.step == 0 and state.loss_values == ()
+    assert weights_equal(run.model.get_weights(), before)
+    assert run.advance(5).step == 0, "a halted run does not train until resumed"
+    run.resume()
+    assert run.state.halted is None
+
+
+def test_nan_guard_catches_a_diverging_learning_rate():
+    run = Run(small_config(learning_rate=1e6), tiny_dataset())
+    for _ in range(40):
+        if run.advance(5).halted:
+            break
+    assert run.state.halted, "a learning rate of 1e6 must diverge and be caught"
+    assert all(np.isfinite(w).all() for w in run.model.get_weights())
+    assert np.isfinite(run.state.loss_values).all()
+
+
+def test_slider_changes_assign_variables_without_retracing_and_mark_the_curve():
+    run = Run(small_config(loss_id="tversky", loss_params={"alpha": 0.3, "beta": 0.7}), tiny_dataset())
+    run.advance(2)
+    traces = run._train_step.experimental_get_tracing_count()
+    run.reconfigure(dataclasses.replace(run.config, loss_params={"alpha": 0.7, "beta": 0.3}, learning_rate=3e-3))
+    run.advance(2)
+    assert run._train_step.experimental_get_tracing_count() == traces
+    assert run.loss.params["alpha"] == pytest.approx(0.7)
+    assert float(run.optimizer.learning_rate) == pytest.approx(3e-3)
+    assert run.state.events == ((2, "alpha 0.3 → 0.7, beta 0.7 → 0.3, lr 0.001 → 0.003"),)
+
+
+def test_switching_the_loss_keeps_the_weights():
+    run = Run(small_config(), tiny_dataset())
+    run.advance(3)
+    weights = run.model.get_weights()
+    run.reconfigure(dataclasses.replace(run.config, loss_id="focal"))
+    assert weights_equal(run.model.get_weights(), weights)
+    assert run.loss.loss_id == "focal" and run.state.step == 3
+    run.advance(2)
+    assert run.state.step == 5
+
+
+def test_reset_returns_to_the_initial_weights_and_clears_history():
+    run = Run(small_config(), tiny_dataset())
+    run.advance(4)
+    run.reset()
+    assert weights_equal(run.model.get_weights(), run.initial_weights)
+    assert run.state.step == 0 and run.state.loss_values == ()
+    fresh = Run(small_config(), tiny_dataset())
+    run.advance(3)
+    fresh.advance(3)
+    assert run.state.loss_values == fresh.state.loss_values, "optimizer state is reset too"
+
+
+def test_a_few_hundred_steps_learn_the_toy_dataset():
+    data = load_toy()
+    run = Run(RunConfig(loss_id="ce", learning_rate=3e-3), data)
+    first_iou = run.state.latest.scores.iou
+    run.advance(300)
+    losses = np.array(run.state.loss_values)
+    assert losses[-30:].mean() < 0.5 * losses[:5].mean()
+    scores = run.state.latest.scores
+    assert scores.mean_iou > np.nanmean(first_iou) + 0.2
+    # The common object class is learned; the rare ones are what the loss comparison is about.
+    assert scores.iou[1] > 0.5
