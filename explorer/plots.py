@@ -1,0 +1,108 @@
+"""Plotly figures and RGB images from arrays: pure functions, no Streamlit, no TensorFlow."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+# Colours of the error map: true positive, false positive, false negative, true negative.
+OUTCOME_COLORS = {"hit": "#2ca02c", "false alarm": "#d62728", "missed": "#1f77b4", "other": "#f2f2f2"}
+RUN_DASHES = ("solid", "dash", "dot")
+
+
+def hex_to_rgb(color: str) -> tuple[int, int, int]:
+    color = color.lstrip("#")
+    return tuple(int(color[i : i + 2], 16) for i in (0, 2, 4))
+
+
+def colorize(mask: np.ndarray, colors: Sequence[str]) -> np.ndarray:
+    """Index mask (H, W) → RGB uint8 image in the class colours."""
+    palette = np.array([hex_to_rgb(c) for c in colors], dtype=np.uint8)
+    return palette[mask]
+
+
+def outcome_map(truth: np.ndarray, prediction: np.ndarray, class_index: int) -> np.ndarray:
+    """RGB map of one class's hits, false alarms and misses (everything else light grey)."""
+    palette = np.array([hex_to_rgb(c) for c in OUTCOME_COLORS.values()], dtype=np.uint8)
+    is_true, is_pred = truth == class_index, prediction == class_index
+    outcome = np.full(truth.shape, 3)
+    outcome[is_true & is_pred] = 0
+    outcome[~is_true & is_pred] = 1
+    outcome[is_true & ~is_pred] = 2
+    return palette[outcome]
+
+
+def class_frequencies(names: Sequence[str], colors: Sequence[str], pixel_share: np.ndarray, image_share: np.ndarray) -> go.Figure:
+    """Bars of each class's share of pixels (log scale: the rare class must stay visible)."""
+    fig = go.Figure(
+        go.Bar(
+            x=list(names),
+            y=np.asarray(pixel_share) * 100,
+            marker_color=list(colors),
+            text=[f"{100 * s:.2f} %" for s in pixel_share],
+            textposition="outside",
+            customdata=np.asarray(image_share) * 100,
+            hovertemplate="%{x}: %{y:.3f} % of pixels, in %{customdata:.0f} % of images<extra></extra>",
+        )
+    )
+    fig.update_yaxes(type="log", title="% of pixels (log)")
+    fig.update_layout(height=260, margin=dict(l=10, r=10, t=30, b=10), title="Class share of training pixels")
+    return fig
+
+
+def training_curves(
+    runs: Mapping[str, object],
+    class_names: Sequence[str],
+    class_colors: Sequence[str],
+) -> go.Figure:
+    """Loss (each run on its own scale: losses differ in range) and per-class validation IoU.
+
+    `runs` maps a run's label to its RunState. Dashes tell runs apart, colours classes.
+    Dotted vertical lines mark configuration changes."""
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("Training loss", "Validation IoU per class"))
+    for index, (label, state) in enumerate(runs.items()):
+        dash = RUN_DASHES[index % len(RUN_DASHES)]
+        if state.loss_steps:
+            fig.add_trace(
+                go.Scattergl(x=state.loss_steps, y=state.loss_values, name=f"{label} loss", line=dict(dash=dash, color="#444"), legendgroup=label),
+                row=1,
+                col=1,
+            )
+        if state.evaluations:
+            steps = [e.step for e in state.evaluations]
+            ious = np.array([e.scores.iou for e in state.evaluations])
+            for c, (name, color) in enumerate(zip(class_names, class_colors)):
+                fig.add_trace(
+                    go.Scatter(x=steps, y=ious[:, c], name=f"{label} {name}", line=dict(dash=dash, color=color), legendgroup=label, mode="lines"),
+                    row=1,
+                    col=2,
+                )
+        for step, text in state.events:
+            for col in (1, 2):
+                fig.add_vline(x=step, line=dict(dash="dot", color="#888", width=1), row=1, col=col)
+            fig.add_annotation(x=step, y=1, yref="y2 domain", xref="x2", text=f"{label}: {text}", showarrow=False, textangle=-90, xanchor="right", font=dict(size=9))
+    fig.update_yaxes(range=[0, 1], row=1, col=2)
+    fig.update_xaxes(title="step")
+    fig.update_layout(height=320, margin=dict(l=10, r=10, t=40, b=10), legend=dict(font=dict(size=10)))
+    return fig
+
+
+def probability_maps(probabilities: np.ndarray, class_names: Sequence[str], title: str = "") -> go.Figure:
+    """One heatmap per class of the predicted probability, all on the 0–1 scale."""
+    num_classes = probabilities.shape[-1]
+    fig = make_subplots(rows=1, cols=num_classes, subplot_titles=list(class_names), horizontal_spacing=0.02)
+    for c in range(num_classes):
+        fig.add_trace(
+            go.Heatmap(z=probabilities[..., c], zmin=0, zmax=1, colorscale="Viridis", showscale=c == num_classes - 1, hovertemplate="p=%{z:.3f}<extra></extra>"),
+            row=1,
+            col=c + 1,
+        )
+        # Square pixels: each subplot's y axis follows its own x axis.
+        fig.update_yaxes(scaleanchor=f"x{c + 1 if c else ''}", row=1, col=c + 1)
+    fig.update_yaxes(autorange="reversed", showticklabels=False)
+    fig.update_xaxes(showticklabels=False)
+    fig.update_layout(height=220, margin=dict(l=0, r=0, t=40, b=0), title=dict(text=title, font=dict(size=13)))
+    return fig

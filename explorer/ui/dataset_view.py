@@ -1,0 +1,55 @@
+"""The dataset panel: a few images with their masks, the class shares and the class weights
+under every scheme, all measured from the training masks."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from explorer import plots, weights
+from explorer.data import Dataset
+
+PREVIEW_COUNT = 6
+ZOOM = 3  # 64-pixel images are shown at 192 pixels, nearest neighbour, so labels stay crisp
+
+
+def enlarge(image: np.ndarray) -> np.ndarray:
+    return np.repeat(np.repeat(image, ZOOM, axis=0), ZOOM, axis=1)
+
+
+def show(dataset: Dataset, counts: weights.ClassCounts) -> None:
+    with st.expander(f"Dataset: {dataset.name} — {len(dataset.train_images)} training and {len(dataset.val_images)} validation images", expanded=True):
+        images, masks = st.columns(2)
+        chosen = range(PREVIEW_COUNT)
+        images.image([enlarge(_to_uint8(dataset.train_images[i])) for i in chosen], caption=[f"image {i}" for i in chosen], width=110)
+        masks.image([enlarge(plots.colorize(dataset.train_masks[i], dataset.class_colors)) for i in chosen], caption=[f"mask {i}" for i in chosen], width=110)
+        left, right = st.columns([3, 2])
+        image_share = counts.images_containing / max(counts.num_images, 1)
+        left.plotly_chart(plots.class_frequencies(dataset.class_names, dataset.class_colors, counts.frequencies, image_share), key="class_frequencies")
+        right.dataframe(class_table(dataset, counts), hide_index=True)
+        st.caption("Class weights under every scheme, counted over the whole training set:")
+        st.dataframe(weights_frame(dataset, counts))
+
+
+def class_table(dataset: Dataset, counts: weights.ClassCounts) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "class": dataset.class_names,
+            "colour": dataset.class_colors,
+            "% of pixels": np.round(100 * counts.frequencies, 3),
+            "% of images": np.round(100 * counts.images_containing / max(counts.num_images, 1), 1),
+        }
+    )
+
+
+def weights_frame(dataset: Dataset, counts: weights.ClassCounts) -> pd.DataFrame:
+    table = weights.weights_table(counts)
+    return pd.DataFrame(
+        {weights.SCHEMES[s].name: np.round(w, 4) for s, w in table.items()},
+        index=list(dataset.class_names),
+    ).T
+
+
+def _to_uint8(image: np.ndarray) -> np.ndarray:
+    return (np.clip(image, 0, 1) * 255).astype(np.uint8)

@@ -1,0 +1,52 @@
+"""Where the page keeps things: the shared read-only dataset (cached once per process) and each
+browser session's runs (in `st.session_state`, so sessions never see each other's models)."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from explorer import data as data_module
+from explorer import weights
+from explorer.training import Run, RunConfig
+
+RUN_LABELS = ("A", "B", "C")
+
+
+@st.cache_resource(show_spinner="Loading the toy dataset…")
+def toy_dataset() -> data_module.Dataset:
+    return data_module.load_toy()
+
+
+@st.cache_resource
+def toy_counts() -> weights.ClassCounts:
+    dataset = toy_dataset()
+    return weights.count_pixels(dataset.train_masks, dataset.num_classes)
+
+
+def runs() -> dict[str, Run]:
+    return st.session_state.setdefault("runs", {})
+
+
+def sync_runs(configs: dict[str, RunConfig], dataset: data_module.Dataset) -> dict[str, Run]:
+    """Make the session's runs match the sidebar: a new label or a new architecture/seed gets a
+    fresh run from the shared initial weights; anything else carries on from the current weights
+    (`Run.reconfigure` marks the change on the curves)."""
+    current = runs()
+    for label in list(current):
+        if label not in configs:
+            del current[label]
+    for label, config in configs.items():
+        run = current.get(label)
+        if run is None or run.data is not dataset or run.config.architecture() != config.architecture():
+            current[label] = Run(config, dataset, initial_weights=_shared_initial_weights(current, config))
+        else:
+            run.reconfigure(config)
+    return current
+
+
+def _shared_initial_weights(current: dict[str, Run], config: RunConfig):
+    """Runs with the same architecture and seed start from the very same weights."""
+    for run in current.values():
+        if run.config.architecture() == config.architecture():
+            return run.initial_weights
+    return None

@@ -1,0 +1,84 @@
+"""The sidebar: shared training settings and each run's loss, parameters and class weights.
+Every control is built from the registries in explorer.losses and explorer.weights."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import streamlit as st
+
+from explorer import losses, weights
+from explorer.data import Dataset
+from explorer.training import RunConfig
+from explorer.ui.session import RUN_LABELS
+
+DEFAULT_LOSSES = {"A": "ce", "B": "focal_tversky", "C": "weighted_ce"}
+LEARNING_RATES = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1, 1.0, 10.0)
+
+
+@dataclass(frozen=True)
+class TrainingSettings:
+    max_steps: int
+    steps_per_tick: int
+
+
+def settings(dataset: Dataset, counts: weights.ClassCounts) -> tuple[dict[str, RunConfig], TrainingSettings]:
+    with st.sidebar:
+        st.header("Training")
+        num_runs = st.radio("Runs side by side", (1, 2, 3), index=1, horizontal=True, key="num_runs")
+        learning_rate = st.select_slider("Learning rate (Adam)", LEARNING_RATES, value=1e-3, key="lr", format_func=lambda v: f"{v:g}")
+        batch_size = st.select_slider("Batch size", (4, 8, 16, 32), value=16, key="batch_size")
+        seed = st.number_input("Seed (initial weights and batch order)", 0, 10_000, 0, key="seed")
+        max_steps = st.number_input("Train until step", 10, 20_000, 600, step=50, key="max_steps")
+        steps_per_tick = st.slider("Steps between page updates", 1, 20, 5, key="steps_per_tick")
+        shared = dict(learning_rate=float(learning_rate), batch_size=int(batch_size), seed=int(seed))
+        configs = {}
+        for label in RUN_LABELS[:num_runs]:
+            with st.expander(f"Run {label}", expanded=True):
+                configs[label] = _run_config(label, dataset, counts, shared)
+    return configs, TrainingSettings(max_steps=int(max_steps), steps_per_tick=int(steps_per_tick))
+
+
+def _run_config(label: str, dataset: Dataset, counts: weights.ClassCounts, shared: dict) -> RunConfig:
+    ids = list(losses.REGISTRY)
+    loss_id = st.selectbox(
+        "Loss",
+        ids,
+        index=ids.index(DEFAULT_LOSSES[label]),
+        format_func=lambda i: losses.REGISTRY[i].name,
+        key=f"{label}_loss",
+    )
+    spec = losses.REGISTRY[loss_id]
+    params = {}
+    for p in spec.params:
+        params[p.name] = st.slider(p.name, float(p.min), float(p.max), float(p.default), float(p.step), help=p.help, key=f"{label}_{loss_id}_{p.name}")
+    if spec.kind == "region":
+        params["batch"] = st.checkbox("Pool counts over the batch", False, key=f"{label}_{loss_id}_batch", help="batch=True: one ratio per class over the whole batch instead of per image.")
+        params["include_background"] = st.checkbox("Include background", True, key=f"{label}_{loss_id}_bg", help="include_background=False drops class 0 from the mean.")
+    class_weights = None
+    if spec.uses_class_weights:
+        class_weights = _class_weights(label, dataset, counts)
+    return RunConfig(loss_id=loss_id, loss_params=params, class_weights=class_weights, **shared)
+
+
+def _class_weights(label: str, dataset: Dataset, counts: weights.ClassCounts) -> tuple[float, ...]:
+    schemes = [s for s, spec in weights.SCHEMES.items() if spec.dataset_level]
+    scheme = st.selectbox(
+        "Class weights",
+        schemes,
+        index=schemes.index("balanced"),
+        format_func=lambda s: weights.SCHEMES[s].name,
+        key=f"{label}_scheme",
+        help="Counted over the whole training set.",
+    )
+    result = weights.class_weights(counts, scheme, class_names=dataset.class_names)
+    for warning in result.warnings:
+        st.warning(warning)
+    chosen = []
+    # The scheme is part of each key, so switching scheme refills the boxes with its weights.
+    for c, name in enumerate(dataset.class_names):
+        chosen.append(
+            st.number_input(name, 0.0, 1e4, float(np.round(result.weights[c], 4)), format="%.4f", key=f"{label}_{scheme}_w{c}")
+        )
+    return tuple(float(w) for w in chosen)

@@ -1,0 +1,120 @@
+"""Train / Pause / Step / Reset, and the live part of the page: a fragment that trains every run a
+few steps per tick and redraws the curves and the per-class maps of a chosen validation image."""
+
+from __future__ import annotations
+
+import numpy as np
+import streamlit as st
+
+from explorer import plots
+from explorer.data import Dataset
+from explorer.training import Run
+from explorer.ui import session
+from explorer.ui.dataset_view import enlarge
+from explorer.ui.sidebar import TrainingSettings
+
+TICK_SECONDS = 0.25  # the fragment reruns this often while training; a tick is a few steps
+
+
+def controls(settings: TrainingSettings) -> None:
+    training = st.session_state.setdefault("training", False)
+    start, step, reset, _ = st.columns([1, 1, 1, 5])
+    if training:
+        start.button("⏸ Pause", key="pause", on_click=_set_training, args=(False,), width="stretch")
+    else:
+        start.button("▶ Train", key="train", type="primary", on_click=_start, width="stretch")
+    step.button(f"Step +{settings.steps_per_tick}", key="step", on_click=_request_steps, args=(settings.steps_per_tick,), disabled=training, width="stretch")
+    reset.button("↺ Reset", key="reset", on_click=_reset, width="stretch")
+
+
+def _set_training(value: bool) -> None:
+    st.session_state.training = value
+
+
+def _start() -> None:
+    for run in session.runs().values():
+        run.resume()  # a run the NaN guard paused continues, with whatever the user changed
+    st.session_state.training = True
+
+
+def _request_steps(steps: int) -> None:
+    st.session_state.pending_steps = steps
+
+
+def _reset() -> None:
+    for run in session.runs().values():
+        run.reset()
+    st.session_state.training = False
+
+
+def live(dataset: Dataset, settings: TrainingSettings) -> None:
+    training = st.session_state.get("training", False)
+    st.fragment(_live, run_every=TICK_SECONDS if training else None)(dataset, settings)
+
+
+def _live(dataset: Dataset, settings: TrainingSettings) -> None:
+    runs = session.runs()
+    training = st.session_state.get("training", False)
+    steps = settings.steps_per_tick if training else st.session_state.pop("pending_steps", 0)
+    if steps:
+        _advance(runs, steps, settings.max_steps)
+    if training and all(r.state.halted or r.state.step >= settings.max_steps for r in runs.values()):
+        st.session_state.training = False
+        st.rerun()  # the whole page, so the Train button comes back
+
+    _progress(runs, settings)
+    st.plotly_chart(
+        plots.training_curves({label: run.state for label, run in runs.items()}, dataset.class_names, dataset.class_colors),
+        key="curves",
+    )
+    image_index = st.slider("Validation image", 0, len(dataset.val_images) - 1, 0, key="val_image")
+    _maps(runs, dataset, image_index)
+
+
+def _advance(runs: dict[str, Run], steps: int, max_steps: int) -> None:
+    first = any(r.state.step == 0 for r in runs.values())
+    with st.spinner("Tracing the training step (first step only)…" if first else None, show_time=first):
+        for run in runs.values():
+            remaining = max_steps - run.state.step
+            if remaining > 0:
+                run.advance(min(steps, remaining))
+
+
+def _progress(runs: dict[str, Run], settings: TrainingSettings) -> None:
+    step = min(r.state.step for r in runs.values())
+    seconds = sum(r.state.seconds_training for r in runs.values())
+    total = sum(r.state.step for r in runs.values())
+    rate = f" · {total / seconds:.0f} steps/s over all runs" if seconds else ""
+    st.progress(min(step / settings.max_steps, 1.0), text=f"Step {step} of {settings.max_steps}{rate}")
+    for label, run in runs.items():
+        if run.state.halted:
+            st.error(f"Run {label}: {run.state.halted}")
+
+
+def _maps(runs: dict[str, Run], dataset: Dataset, image_index: int) -> None:
+    truth = dataset.val_masks[image_index]
+    image = (np.clip(dataset.val_images[image_index], 0, 1) * 255).astype(np.uint8)
+    columns = st.columns(len(runs))
+    for column, (label, run) in zip(columns, runs.items()):
+        latest = run.state.latest
+        with column:
+            st.subheader(f"Run {label}: {run.loss.loss_id}")
+            if latest is None or latest.probabilities is None:
+                st.info("No validation snapshot yet: press Train or Step.")
+                continue
+            scores = latest.scores
+            st.caption(f"step {latest.step} · mean IoU {scores.mean_iou:.3f} · pixel accuracy {scores.pixel_accuracy:.3f}")
+            probabilities = latest.probabilities[image_index]
+            prediction = probabilities.argmax(-1)
+            st.image(
+                [enlarge(image), enlarge(plots.colorize(truth, dataset.class_colors)), enlarge(plots.colorize(prediction, dataset.class_colors))],
+                caption=["image", "truth", "prediction"],
+                width=120,
+            )
+            st.plotly_chart(plots.probability_maps(probabilities, dataset.class_names, "Probability per class"), key=f"probs_{label}")
+            st.image(
+                [enlarge(plots.outcome_map(truth, prediction, c)) for c in range(dataset.num_classes)],
+                caption=list(dataset.class_names),
+                width=90,
+            )
+    st.caption("Per-class outcome maps: " + " · ".join(f"{outcome}: {colour}" for outcome, colour in zip(plots.OUTCOME_COLORS, ("green", "red", "blue", "light grey"))))
