@@ -67,7 +67,7 @@ def training_curves(
         dash = RUN_DASHES[index % len(RUN_DASHES)]
         if state.loss_steps:
             fig.add_trace(
-                go.Scattergl(x=state.loss_steps, y=state.loss_values, name=f"{label} loss", line=dict(dash=dash, color="#444"), legendgroup=label),
+                go.Scattergl(x=state.loss_steps, y=state.loss_values, name=f"{label} loss", line=dict(dash=dash, color="#7f7f7f"), legendgroup=label),
                 row=1,
                 col=1,
             )

@@ -12,6 +12,7 @@ A run's observable state (`Run.state`) is an immutable `RunState` replaced whole
 from __future__ import annotations
 
 import dataclasses
+import os
 import time
 from dataclasses import dataclass, field
 
@@ -84,7 +85,7 @@ def describe_device() -> str:
     if gpus:
         names = ", ".join(tf.config.experimental.get_device_details(g).get("device_name", g.name) for g in gpus)
         return f"GPU ({names})"
-    return f"CPU ({tf.config.threading.get_intra_op_parallelism_threads() or 'all'} threads)"
+    return f"CPU ({os.cpu_count()} cores)"
 
 
 class Run:
@@ -181,9 +182,10 @@ class Run:
 
         return train_step
 
-    def advance(self, steps: int, evaluate: bool = True) -> RunState:
-        """Train `steps` steps, then (optionally) evaluate on the validation set, and publish the
-        new state in one assignment. Stops early, pauses and explains if a step is non-finite."""
+    def advance(self, steps: int, evaluate_every: int | None = 1) -> RunState:
+        """Train `steps` steps, evaluate on the validation set if the steps crossed a multiple of
+        `evaluate_every` (None: never), and publish the new state in one assignment. Stops early,
+        pauses and explains if a step is non-finite."""
         if self.state.halted:
             return self.state
         start = time.perf_counter()
@@ -205,7 +207,7 @@ class Run:
             loss_values.append(float(value))
         state = self.state
         evaluations = state.evaluations
-        if evaluate and step > state.step:
+        if evaluate_every and step // evaluate_every > state.step // evaluate_every:
             evaluations = _thin(evaluations) + (self.evaluate(step),)
         self.state = dataclasses.replace(
             state,
@@ -216,6 +218,13 @@ class Run:
             halted=halted,
             seconds_training=state.seconds_training + time.perf_counter() - start,
         )
+        return self.state
+
+    def snapshot(self) -> RunState:
+        """Publish a validation snapshot of the current weights unless the latest one is of them."""
+        if self.state.latest is None or self.state.latest.step != self.state.step:
+            evaluation = self.evaluate(self.state.step)
+            self.state = dataclasses.replace(self.state, evaluations=_thin(self.state.evaluations) + (evaluation,))
         return self.state
 
     def resume(self) -> None:

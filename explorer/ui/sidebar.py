@@ -21,6 +21,7 @@ LEARNING_RATES = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1, 1.0, 10.0)
 class TrainingSettings:
     max_steps: int
     steps_per_tick: int
+    evaluate_every: int
 
 
 def settings(dataset: Dataset, counts: weights.ClassCounts) -> tuple[dict[str, RunConfig], TrainingSettings]:
@@ -32,12 +33,13 @@ def settings(dataset: Dataset, counts: weights.ClassCounts) -> tuple[dict[str, R
         seed = st.number_input("Seed (initial weights and batch order)", 0, 10_000, 0, key="seed")
         max_steps = st.number_input("Train until step", 10, 20_000, 600, step=50, key="max_steps")
         steps_per_tick = st.slider("Steps between page updates", 1, 20, 5, key="steps_per_tick")
+        evaluate_every = st.slider("Validate (metrics and maps) every", 5, 100, 20, 5, key="evaluate_every", help="steps; the validation pass over 100 images costs about as much as 5 training steps")
         shared = dict(learning_rate=float(learning_rate), batch_size=int(batch_size), seed=int(seed))
         configs = {}
         for label in RUN_LABELS[:num_runs]:
             with st.expander(f"Run {label}", expanded=True):
                 configs[label] = _run_config(label, dataset, counts, shared)
-    return configs, TrainingSettings(max_steps=int(max_steps), steps_per_tick=int(steps_per_tick))
+    return configs, TrainingSettings(max_steps=int(max_steps), steps_per_tick=int(steps_per_tick), evaluate_every=int(evaluate_every))
 
 
 def _run_config(label: str, dataset: Dataset, counts: weights.ClassCounts, shared: dict) -> RunConfig:
@@ -52,7 +54,7 @@ def _run_config(label: str, dataset: Dataset, counts: weights.ClassCounts, share
     spec = losses.REGISTRY[loss_id]
     params = {}
     for p in spec.params:
-        params[p.name] = st.slider(p.name, float(p.min), float(p.max), float(p.default), float(p.step), help=p.help, key=f"{label}_{loss_id}_{p.name}")
+        params[p.name] = st.slider(p.name, float(p.min), float(p.max), float(p.default), float(p.step), format="%.3g", help=p.help, key=f"{label}_{loss_id}_{p.name}")
     if spec.kind == "region":
         params["batch"] = st.checkbox("Pool counts over the batch", False, key=f"{label}_{loss_id}_batch", help="batch=True: one ratio per class over the whole batch instead of per image.")
         params["include_background"] = st.checkbox("Include background", True, key=f"{label}_{loss_id}_bg", help="include_background=False drops class 0 from the mean.")

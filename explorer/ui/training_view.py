@@ -20,15 +20,17 @@ def controls(settings: TrainingSettings) -> None:
     training = st.session_state.setdefault("training", False)
     start, step, reset, _ = st.columns([1, 1, 1, 5])
     if training:
-        start.button("⏸ Pause", key="pause", on_click=_set_training, args=(False,), width="stretch")
+        start.button("Pause", icon=":material/pause:", key="pause", on_click=_pause, width="stretch")
     else:
-        start.button("▶ Train", key="train", type="primary", on_click=_start, width="stretch")
-    step.button(f"Step +{settings.steps_per_tick}", key="step", on_click=_request_steps, args=(settings.steps_per_tick,), disabled=training, width="stretch")
-    reset.button("↺ Reset", key="reset", on_click=_reset, width="stretch")
+        start.button("Train", icon=":material/play_arrow:", key="train", type="primary", on_click=_start, width="stretch")
+    step.button(f"Step +{settings.steps_per_tick}", icon=":material/skip_next:", key="step", on_click=_request_steps, args=(settings.steps_per_tick,), disabled=training, width="stretch")
+    reset.button("Reset", icon=":material/restart_alt:", key="reset", on_click=_reset, width="stretch")
 
 
-def _set_training(value: bool) -> None:
-    st.session_state.training = value
+def _pause() -> None:
+    st.session_state.training = False
+    for run in session.runs().values():
+        run.snapshot()
 
 
 def _start() -> None:
@@ -55,12 +57,13 @@ def live(dataset: Dataset, settings: TrainingSettings) -> None:
 def _live(dataset: Dataset, settings: TrainingSettings) -> None:
     runs = session.runs()
     training = st.session_state.get("training", False)
-    steps = settings.steps_per_tick if training else st.session_state.pop("pending_steps", 0)
-    if steps:
-        _advance(runs, steps, settings.max_steps)
-    if training and all(r.state.halted or r.state.step >= settings.max_steps for r in runs.values()):
-        st.session_state.training = False
-        st.rerun()  # the whole page, so the Train button comes back
+    if training:
+        _advance(runs, settings.steps_per_tick, settings.max_steps, settings.evaluate_every)
+        if all(r.state.halted or r.state.step >= settings.max_steps for r in runs.values()):
+            _pause()
+            st.rerun()  # the whole page, so the Train button comes back
+    elif steps := st.session_state.pop("pending_steps", 0):
+        _advance(runs, steps, settings.max_steps, evaluate_every=1)
 
     _progress(runs, settings)
     st.plotly_chart(
@@ -71,13 +74,19 @@ def _live(dataset: Dataset, settings: TrainingSettings) -> None:
     _maps(runs, dataset, image_index)
 
 
-def _advance(runs: dict[str, Run], steps: int, max_steps: int) -> None:
-    first = any(r.state.step == 0 for r in runs.values())
-    with st.spinner("Tracing the training step (first step only)…" if first else None, show_time=first):
-        for run in runs.values():
-            remaining = max_steps - run.state.step
-            if remaining > 0:
-                run.advance(min(steps, remaining))
+def _advance(runs: dict[str, Run], steps: int, max_steps: int, evaluate_every: int) -> None:
+    if any(r.state.step == 0 for r in runs.values()):
+        with st.spinner("Compiling the training step (first steps only)…", show_time=True):
+            _advance_all(runs, steps, max_steps, evaluate_every)
+    else:
+        _advance_all(runs, steps, max_steps, evaluate_every)
+
+
+def _advance_all(runs: dict[str, Run], steps: int, max_steps: int, evaluate_every: int) -> None:
+    for run in runs.values():
+        remaining = max_steps - run.state.step
+        if remaining > 0:
+            run.advance(min(steps, remaining), evaluate_every)
 
 
 def _progress(runs: dict[str, Run], settings: TrainingSettings) -> None:
