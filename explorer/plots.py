@@ -106,3 +106,26 @@ def probability_maps(probabilities: np.ndarray, class_names: Sequence[str], titl
     fig.update_xaxes(showticklabels=False)
     fig.update_layout(height=220, margin=dict(l=0, r=0, t=40, b=0), title=dict(text=title, font=dict(size=13)))
     return fig
+
+
+def confusion_heatmap(normalized_confusion: np.ndarray, class_names: Sequence[str], title: str = "") -> go.Figure:
+    """Rows: true class, columns: predicted class; each row sums to 1 (recall on the diagonal)."""
+    names = list(class_names)
+    fig = go.Figure(
+        go.Heatmap(
+            z=normalized_confusion,
+            x=names,
+            y=names,
+            zmin=0,
+            zmax=1,
+            colorscale="Blues",
+            text=np.round(normalized_confusion, 2),
+            texttemplate="%{text}",
+            hovertemplate="true %{y} → predicted %{x}: %{z:.3f}<extra></extra>",
+            showscale=False,
+        )
+    )
+    fig.update_yaxes(autorange="reversed", title="true")
+    fig.update_xaxes(title="predicted")
+    fig.update_layout(height=260, margin=dict(l=10, r=10, t=40, b=10), title=dict(text=title, font=dict(size=13)))
+    return fig

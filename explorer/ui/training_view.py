@@ -4,9 +4,10 @@ few steps per tick and redraws the curves and the per-class maps of a chosen val
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import streamlit as st
 
-from explorer import plots
+from explorer import metrics, plots
 from explorer.data import Dataset
 from explorer.training import Run
 from explorer.ui import session
@@ -65,7 +66,7 @@ def _live(dataset: Dataset, settings: TrainingSettings) -> None:
     elif steps := st.session_state.pop("pending_steps", 0):
         _advance(runs, steps, settings.max_steps, evaluate_every=1)
 
-    _progress(runs, settings)
+    _progress(runs, dataset, settings)
     st.plotly_chart(
         plots.training_curves({label: run.state for label, run in runs.items()}, dataset.class_names, dataset.class_colors),
         key="curves",
@@ -89,12 +90,24 @@ def _advance_all(runs: dict[str, Run], steps: int, max_steps: int, evaluate_ever
             run.advance(min(steps, remaining), evaluate_every)
 
 
-def _progress(runs: dict[str, Run], settings: TrainingSettings) -> None:
+def _all_background_caption(dataset: Dataset) -> str:
+    """The accuracy paradox, measured: what predicting background everywhere would score."""
+    masks = dataset.val_masks
+    confusion = metrics.confusion_matrix(masks, np.zeros_like(masks), dataset.num_classes)
+    baseline = metrics.scores(confusion)
+    return (
+        f"For scale: predicting background everywhere scores pixel accuracy {baseline.pixel_accuracy:.3f} "
+        f"but mean IoU {baseline.mean_iou:.3f} on this validation set."
+    )
+
+
+def _progress(runs: dict[str, Run], dataset: Dataset, settings: TrainingSettings) -> None:
     step = min(r.state.step for r in runs.values())
     seconds = sum(r.state.seconds_training for r in runs.values())
     total = sum(r.state.step for r in runs.values())
     rate = f" · {total / seconds:.0f} steps/s over all runs" if seconds else ""
     st.progress(min(step / settings.max_steps, 1.0), text=f"Step {step} of {settings.max_steps}{rate}")
+    st.caption(_all_background_caption(dataset))
     for label, run in runs.items():
         if run.state.halted:
             st.error(f"Run {label}: {run.state.halted}")
@@ -126,4 +139,14 @@ def _maps(runs: dict[str, Run], dataset: Dataset, image_index: int) -> None:
                 caption=list(dataset.class_names),
                 width=90,
             )
+            with st.expander("Validation metrics per class"):
+                st.dataframe(metrics_table(scores, dataset.class_names))
+                st.plotly_chart(plots.confusion_heatmap(scores.normalized_confusion, dataset.class_names, "Confusion (rows: truth)"), key=f"confusion_{label}")
     st.caption("Per-class outcome maps: " + " · ".join(f"{outcome}: {colour}" for outcome, colour in zip(plots.OUTCOME_COLORS, ("green", "red", "blue", "light grey"))))
+
+
+def metrics_table(scores, class_names) -> pd.DataFrame:
+    return pd.DataFrame(
+        {"IoU": scores.iou, "Dice": scores.dice, "precision": scores.precision, "recall": scores.recall},
+        index=list(class_names),
+    ).round(3)
