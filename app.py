@@ -11,6 +11,7 @@ with st.spinner("Loading TensorFlow (a few seconds, once per server)…"):
     from explorer.training import describe_device
     from explorer.ui import dataset_view, session, sidebar, training_view
 
+session.mark_full_run()
 dataset = session.toy_dataset()
 counts = session.toy_counts()
 configs, settings = sidebar.settings(dataset, counts)

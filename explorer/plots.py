@@ -58,16 +58,27 @@ def training_curves(
     class_names: Sequence[str],
     class_colors: Sequence[str],
 ) -> go.Figure:
-    """Loss (each run on its own scale: losses differ in range) and per-class validation IoU.
+    """Loss and per-class validation IoU against the step.
 
-    `runs` maps a run's label to its RunState. Dashes tell runs apart, colours classes.
-    Dotted vertical lines mark configuration changes."""
-    fig = make_subplots(rows=1, cols=2, subplot_titles=("Training loss", "Validation IoU per class"))
+    `runs` maps a run's label to its RunState. Losses differ in range (cross-entropy starts
+    near ln C, Dice below 1), so each run's loss is drawn relative to its first step and the
+    hover shows the value itself. Dashes tell runs apart, colours classes; dotted vertical
+    lines mark configuration changes."""
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("Training loss ÷ its first value", "Validation IoU per class"))
     for index, (label, state) in enumerate(runs.items()):
         dash = RUN_DASHES[index % len(RUN_DASHES)]
         if state.loss_steps:
+            values = np.asarray(state.loss_values)
             fig.add_trace(
-                go.Scattergl(x=state.loss_steps, y=state.loss_values, name=f"{label} loss", line=dict(dash=dash, color="#7f7f7f"), legendgroup=label),
+                go.Scattergl(
+                    x=state.loss_steps,
+                    y=values / values[0] if values[0] else values,
+                    customdata=values,
+                    hovertemplate="step %{x}: loss %{customdata:.4g}<extra></extra>",
+                    name=f"{label} loss",
+                    line=dict(dash=dash, color="#7f7f7f"),
+                    legendgroup=label,
+                ),
                 row=1,
                 col=1,
             )
@@ -104,7 +115,7 @@ def probability_maps(probabilities: np.ndarray, class_names: Sequence[str], titl
         fig.update_yaxes(scaleanchor=f"x{c + 1 if c else ''}", row=1, col=c + 1)
     fig.update_yaxes(autorange="reversed", showticklabels=False)
     fig.update_xaxes(showticklabels=False)
-    fig.update_layout(height=220, margin=dict(l=0, r=0, t=40, b=0), title=dict(text=title, font=dict(size=13)))
+    fig.update_layout(height=190, margin=dict(l=0, r=0, t=30 if not title else 55, b=0), title=dict(text=title, font=dict(size=13), y=0.98, yanchor="top"))
     return fig
 
 

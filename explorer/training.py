@@ -102,17 +102,23 @@ class Run:
         )
         if initial_weights is not None:
             self.model.set_weights(initial_weights)
-        self.initial_weights = self.model.get_weights()
         self.optimizer = keras.optimizers.Adam(learning_rate=config.learning_rate)
         self.optimizer.build(self.model.trainable_variables)
-        self._initial_optimizer_state = [v.numpy() for v in self.optimizer.variables]
         self._train_x = tf.constant(data.train_images)
         self._train_y = tf.constant(data.train_masks)
         self._val_x = tf.constant(data.val_images)
         self.config = config
         self.loss = self._build_loss(config)
         self._train_step = self._make_train_step(self.loss)
-        self.state = self._fresh_state()
+        model = self.model
+        self._predict = tf.function(lambda images: tf.nn.softmax(model(images, training=False), axis=-1), reduce_retracing=True)
+        # Step 0 is evaluated at once, so the page has maps and a first point on the curves.
+        self.state = RunState(evaluations=(self.evaluate(0),))
+        self._initial = self._last_good = self._checkpoint()
+
+    @property
+    def initial_weights(self) -> list[np.ndarray]:
+        return self._initial[1]
 
     # -- configuration -------------------------------------------------------------------------
 
@@ -146,14 +152,8 @@ class Run:
 
     def reset(self) -> None:
         """Back to the initial weights and a fresh optimizer; history cleared."""
-        self.model.set_weights(self.initial_weights)
-        for variable, value in zip(self.optimizer.variables, self._initial_optimizer_state):
-            variable.assign(value)
-        self.state = self._fresh_state()
-
-    def _fresh_state(self) -> RunState:
-        # The untrained model's predictions, so the page has maps and a step-0 point at once.
-        return RunState(evaluations=(self.evaluate(0),))
+        self._restore(self._initial)
+        self._last_good = self._initial
 
     # -- training ------------------------------------------------------------------------------
 
@@ -168,63 +168,89 @@ class Run:
             with tf.GradientTape() as tape:
                 value = loss(y, model(x, training=True))
             grads = tape.gradient(value, model.trainable_variables)
-            finite = tf.math.is_finite(value)
-            for g in grads:
-                finite = tf.logical_and(finite, tf.reduce_all(tf.math.is_finite(g)))
-
-            # A non-finite update is never applied: the weights stay the last good ones.
-            def apply():
-                optimizer.apply_gradients(zip(grads, model.trainable_variables))
-                return tf.constant(True)
-
-            applied = tf.cond(finite, apply, lambda: tf.constant(False))
-            return value, applied
+            grads_finite = tf.reduce_all([tf.reduce_all(tf.math.is_finite(g)) for g in grads])
+            optimizer.apply_gradients(zip(grads, model.trainable_variables))
+            return value, grads_finite
 
         return train_step
 
     def advance(self, steps: int, evaluate_every: int | None = 1) -> RunState:
         """Train `steps` steps, evaluate on the validation set if the steps crossed a multiple of
-        `evaluate_every` (None: never), and publish the new state in one assignment. Stops early,
-        pauses and explains if a step is non-finite."""
+        `evaluate_every` (None: never), and publish the new state in one assignment.
+
+        The NaN guard: a non-finite loss, gradient or validation prediction stops the run, puts
+        back the last good weights (those of the latest finite validation snapshot) and says why."""
         if self.state.halted:
             return self.state
         start = time.perf_counter()
         step = self.state.step
         loss_steps, loss_values = [], []
-        halted = None
+        problem = None
         for _ in range(steps):
             indices = batch_indices(self.config.seed, step, self.config.batch_size, len(self.data.train_images))
-            value, applied = self._train_step(tf.constant(indices))
-            if not bool(applied):
-                halted = (
-                    f"Step {step + 1} gave a non-finite loss or gradient ({float(value)}). The update was not "
-                    f"applied: the run is paused with the last good weights (step {step}). Lower the learning "
-                    "rate or change the loss parameters, then resume, or reset."
-                )
+            value, grads_finite = self._train_step(tf.constant(indices))
+            value = float(value)
+            if not np.isfinite(value):
+                problem = f"step {step + 1} gave a non-finite loss ({value})"
+            elif not bool(grads_finite):
+                problem = f"step {step + 1} gave a non-finite gradient (the loss was {value:.4g})"
+            if problem:
                 break
             step += 1
             loss_steps.append(step)
-            loss_values.append(float(value))
-        state = self.state
-        evaluations = state.evaluations
-        if evaluate_every and step // evaluate_every > state.step // evaluate_every:
-            evaluations = _thin(evaluations) + (self.evaluate(step),)
-        self.state = dataclasses.replace(
-            state,
+            loss_values.append(value)
+        elapsed = time.perf_counter() - start
+        state = dataclasses.replace(
+            self.state,
             step=step,
-            loss_steps=state.loss_steps + tuple(loss_steps),
-            loss_values=state.loss_values + tuple(loss_values),
-            evaluations=evaluations,
-            halted=halted,
-            seconds_training=state.seconds_training + time.perf_counter() - start,
+            loss_steps=self.state.loss_steps + tuple(loss_steps),
+            loss_values=self.state.loss_values + tuple(loss_values),
+            seconds_training=self.state.seconds_training + elapsed,
         )
-        return self.state
+        if problem:
+            return self._halt(problem, state.seconds_training)
+        if evaluate_every and step // evaluate_every > self.state.step // evaluate_every:
+            return self._publish_evaluation(state)
+        self.state = state
+        return state
 
     def snapshot(self) -> RunState:
         """Publish a validation snapshot of the current weights unless the latest one is of them."""
-        if self.state.latest is None or self.state.latest.step != self.state.step:
-            evaluation = self.evaluate(self.state.step)
-            self.state = dataclasses.replace(self.state, evaluations=_thin(self.state.evaluations) + (evaluation,))
+        if self.state.halted or (self.state.latest is not None and self.state.latest.step == self.state.step):
+            return self.state
+        return self._publish_evaluation(self.state)
+
+    def _publish_evaluation(self, state: RunState) -> RunState:
+        evaluation = self.evaluate(state.step)
+        if not np.isfinite(evaluation.probabilities).all():
+            return self._halt(f"at step {state.step} the predictions on the validation images are not finite", state.seconds_training)
+        self.state = dataclasses.replace(state, evaluations=_thin(state.evaluations) + (evaluation,))
+        self._last_good = self._checkpoint()
+        return self.state
+
+    def _checkpoint(self) -> tuple:
+        return (self.state, self.model.get_weights(), [v.numpy() for v in self.optimizer.variables])
+
+    def _restore(self, checkpoint: tuple) -> None:
+        state, weights, optimizer_state = checkpoint
+        self.model.set_weights(weights)
+        for variable, value in zip(self.optimizer.variables, optimizer_state):
+            variable.assign(value)
+        # The optimizer's variables include the learning rate: keep the one chosen now.
+        self.optimizer.learning_rate = self.config.learning_rate
+        self.state = state
+
+    def _halt(self, problem: str, seconds_training: float) -> RunState:
+        good = self._last_good[0].step
+        self._restore(self._last_good)
+        self.state = dataclasses.replace(
+            self.state,
+            seconds_training=seconds_training,
+            halted=(
+                f"The run is paused: {problem}. It is back at step {good}, its last good weights. "
+                "Lower the learning rate or change the loss parameters, then press Train to continue, or Reset."
+            ),
+        )
         return self.state
 
     def resume(self) -> None:
@@ -232,17 +258,12 @@ class Run:
         self.state = dataclasses.replace(self.state, halted=None)
 
     def probabilities(self, images: tf.Tensor | np.ndarray) -> np.ndarray:
-        return _predict(self.model, tf.convert_to_tensor(images)).numpy()
+        return self._predict(tf.convert_to_tensor(images)).numpy()
 
     def evaluate(self, step: int) -> Evaluation:
         probs = self.probabilities(self._val_x)
         confusion = metrics.confusion_matrix(self.data.val_masks, probs.argmax(-1), self.data.num_classes)
         return Evaluation(step=step, scores=metrics.scores(confusion), probabilities=probs)
-
-
-@tf.function(reduce_retracing=True)
-def _predict(model, images):
-    return tf.nn.softmax(model(images, training=False), axis=-1)
 
 
 def _structure(loss: losses.SegLoss) -> tuple:

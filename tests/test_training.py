@@ -101,6 +101,24 @@ def test_nan_guard_keeps_last_good_weights_and_pauses_with_a_message():
     assert run.state.halted is None
 
 
+def test_nan_guard_goes_back_to_the_last_validated_weights():
+    run = Run(small_config(), tiny_dataset())
+    run.advance(10, evaluate_every=5)
+    good = run.model.get_weights()
+    run.advance(3, evaluate_every=5)  # steps 11-13: not validated, so not a checkpoint
+    run.reconfigure(dataclasses.replace(run.config, learning_rate=1e6))
+    for _ in range(40):
+        if run.advance(5, evaluate_every=5).halted:
+            break
+    assert run.state.halted and "back at step" in run.state.halted
+    last_good = run.state.step
+    assert last_good % 5 == 0 and last_good >= 10
+    if last_good == 10:
+        assert weights_equal(run.model.get_weights(), good)
+    assert run.state.loss_steps[-1] == last_good and run.state.latest.step == last_good
+    assert float(run.optimizer.learning_rate) == pytest.approx(1e6), "the learning rate chosen now is kept"
+
+
 def test_nan_guard_catches_a_diverging_learning_rate():
     run = Run(small_config(learning_rate=1e6), tiny_dataset())
     for _ in range(40):
@@ -144,6 +162,14 @@ def test_reset_returns_to_the_initial_weights_and_clears_history():
     run.advance(3)
     fresh.advance(3)
     assert run.state.loss_values == fresh.state.loss_values, "optimizer state is reset too"
+
+
+def test_reset_keeps_the_learning_rate_chosen_now():
+    run = Run(small_config(), tiny_dataset())
+    run.reconfigure(dataclasses.replace(run.config, learning_rate=0.01))
+    run.advance(2)
+    run.reset()
+    assert float(run.optimizer.learning_rate) == pytest.approx(0.01)
 
 
 def test_a_few_hundred_steps_learn_the_toy_dataset():

@@ -23,6 +23,16 @@ def toy_counts() -> weights.ClassCounts:
     return weights.count_pixels(dataset.train_masks, dataset.num_classes)
 
 
+def mark_full_run() -> None:
+    """Called at the top of app.py: fragment-only reruns never get here."""
+    st.session_state.full_run = True
+
+
+def is_full_run() -> bool:
+    """True once per full run of the page (the first fragment call after mark_full_run)."""
+    return st.session_state.pop("full_run", False)
+
+
 def runs() -> dict[str, Run]:
     return st.session_state.setdefault("runs", {})
 

@@ -58,13 +58,17 @@ def live(dataset: Dataset, settings: TrainingSettings) -> None:
 def _live(dataset: Dataset, settings: TrainingSettings) -> None:
     runs = session.runs()
     training = st.session_state.get("training", False)
-    if training:
-        _advance(runs, settings.steps_per_tick, settings.max_steps, settings.evaluate_every)
+    # One fixed slot for the compile spinner, so the elements below keep their places.
+    status = st.empty()
+    # Ticks train only in the fragment's own reruns: a full rerun (a button, a slider) then
+    # finishes at once instead of waiting for a tick, and no stale element lingers on the page.
+    if training and not session.is_full_run():
+        _advance(status, runs, settings.steps_per_tick, settings.max_steps, settings.evaluate_every)
         if all(r.state.halted or r.state.step >= settings.max_steps for r in runs.values()):
             _pause()
             st.rerun()  # the whole page, so the Train button comes back
     elif steps := st.session_state.pop("pending_steps", 0):
-        _advance(runs, steps, settings.max_steps, evaluate_every=1)
+        _advance(status, runs, steps, settings.max_steps, evaluate_every=1)
 
     _progress(runs, dataset, settings)
     st.plotly_chart(
@@ -75,9 +79,9 @@ def _live(dataset: Dataset, settings: TrainingSettings) -> None:
     _maps(runs, dataset, image_index)
 
 
-def _advance(runs: dict[str, Run], steps: int, max_steps: int, evaluate_every: int) -> None:
+def _advance(status, runs: dict[str, Run], steps: int, max_steps: int, evaluate_every: int) -> None:
     if any(r.state.step == 0 for r in runs.values()):
-        with st.spinner("Compiling the training step (first steps only)…", show_time=True):
+        with status, st.spinner("Compiling the training step (first steps only)…", show_time=True):
             _advance_all(runs, steps, max_steps, evaluate_every)
     else:
         _advance_all(runs, steps, max_steps, evaluate_every)

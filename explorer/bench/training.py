@@ -1,0 +1,100 @@
+"""Training speed, measured side by side in one process: the app's trainer against Keras
+`model.fit` on the same model, loss and batches, and the cost of a page update (validation
+snapshot and figures) against the training it accompanies.
+
+    python -m explorer.bench.training [--rounds 5] [--steps 40]
+
+Blocks of each contender alternate round by round, so a noisy neighbour slows them alike;
+the figures are medians over rounds, printed as ratios.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from explorer import data, plots
+from explorer.training import Run, RunConfig, batch_indices, describe_device
+
+
+def _fit_block(model, images, masks, config: RunConfig, first_step: int, steps: int) -> float:
+    """Seconds per step of `model.fit` over the trainer's batches for steps [first, first+steps)."""
+    order = np.concatenate([batch_indices(config.seed, s, config.batch_size, len(images)) for s in range(first_step, first_step + steps)])
+    x = images[order]
+    y = tf.one_hot(masks[order].astype(np.int32), model.output_shape[-1]).numpy()
+    start = time.perf_counter()
+    model.fit(x, y, batch_size=config.batch_size, epochs=1, shuffle=False, verbose=0)
+    return (time.perf_counter() - start) / steps
+
+
+def _trainer_block(run: Run, steps: int) -> float:
+    start = time.perf_counter()
+    run.advance(steps, evaluate_every=None)
+    return (time.perf_counter() - start) / steps
+
+
+def _page_update(run: Run, dataset: data.Dataset) -> float:
+    """What a UI tick adds to training: the validation snapshot and the figures built from it."""
+    start = time.perf_counter()
+    evaluation = run.evaluate(run.state.step)
+    probabilities = evaluation.probabilities[0]
+    plots.training_curves({"A": run.state}, dataset.class_names, dataset.class_colors)
+    plots.probability_maps(probabilities, dataset.class_names)
+    prediction = probabilities.argmax(-1)
+    for c in range(dataset.num_classes):
+        plots.outcome_map(dataset.val_masks[0], prediction, c)
+    return time.perf_counter() - start
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--steps", type=int, default=40, help="steps per block")
+    parser.add_argument("--loss", default="ce")
+    parser.add_argument("--steps-per-tick", type=int, default=5, help="the page's default")
+    args = parser.parse_args(argv)
+
+    dataset = data.load_toy()
+    config = RunConfig(loss_id=args.loss)
+    run = Run(config, dataset)
+    contenders = {}
+    for jit in (False, "auto"):
+        model = keras.models.clone_model(run.model)
+        model.set_weights(run.initial_weights)
+        model.compile(optimizer=keras.optimizers.Adam(config.learning_rate), loss=run.loss, jit_compile=jit)
+        contenders[f"model.fit (jit_compile={jit})"] = model
+
+    # Warm-up: trace every step function once.
+    run.advance(2, evaluate_every=None)
+    for model in contenders.values():
+        _fit_block(model, dataset.train_images, dataset.train_masks, config, 0, 2)
+    _page_update(run, dataset)
+
+    times: dict[str, list[float]] = {"trainer": [], **{k: [] for k in contenders}, "page update": []}
+    for _ in range(args.rounds):
+        first = run.state.step
+        times["trainer"].append(_trainer_block(run, args.steps))
+        for name, model in contenders.items():
+            times[name].append(_fit_block(model, dataset.train_images, dataset.train_masks, config, first, args.steps))
+        times["page update"].append(_page_update(run, dataset))
+
+    median = {k: float(np.median(v)) for k, v in times.items()}
+    trainer = median["trainer"]
+    tick = args.steps_per_tick * trainer
+    print(f"device: {describe_device()}; loss {args.loss}; batch {config.batch_size}; model {run.model.name}, {run.model.count_params():,} parameters")
+    print(f"{'what':34s} {'ms/step':>9s} {'ratio to trainer':>17s}")
+    print(f"{'trainer (app)':34s} {1000 * trainer:9.1f} {1.0:17.2f}")
+    for name in contenders:
+        print(f"{name:34s} {1000 * median[name]:9.1f} {median[name] / trainer:17.2f}")
+    print(
+        f"page update (snapshot of {len(dataset.val_images)} val images + figures): {1000 * median['page update']:.1f} ms "
+        f"= {median['page update'] / tick:.2f}× the {args.steps_per_tick} training steps of a tick"
+    )
+
+
+if __name__ == "__main__":
+    main()

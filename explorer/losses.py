@@ -1,0 +1,807 @@
+"""Every segmentation loss of shared/LOSSES.md, defined once, plus the registry the app is built from.
+
+Conventions: ``y_true`` is one-hot, ``y_pred`` holds logits (``from_logits=True``, the default) or
+probabilities, both ``(batch, ..., classes)``, channels last. Softmax over the classes for every
+loss except ``bce`` and ``binary_focal`` (one sigmoid per channel).
+
+Each loss is a plain tensor function (``dice_loss(y_true, y_pred, *, smooth, ...)``) and a
+``REGISTRY`` entry (name, parameters with ranges, formula, source, convention notes);
+:class:`SegLoss` is the thin ``keras.losses.Loss`` around them. Pixel-wise losses return one value
+per pixel ``(batch, ...)``, region losses one per image ``(batch,)``, or a scalar when
+``batch=True`` pools the soft counts over the batch first.
+
+>>> loss = get("tversky", alpha=0.3, beta=0.7)
+>>> loss.set_params(beta=0.9)  # assigns a tf.Variable: a traced train step is not retraced
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+# Probability inputs (from_logits=False) are clipped to this before a log, as Keras does.
+_PROB_EPS = 1e-7
+# See _safe_pow.
+_POW_FLOOR = 1e-30
+
+FLAGS = ("batch", "include_background", "from_logits")
+
+
+# --------------------------------------------------------------------------------------------
+# Shared mechanics
+
+
+def _inputs(y_true, y_pred, min_classes: int = 1):
+    y_pred = tf.convert_to_tensor(y_pred)
+    if not y_pred.dtype.is_floating:
+        y_pred = tf.cast(y_pred, tf.float32)
+    y_true = tf.cast(y_true, y_pred.dtype)
+    if y_pred.shape.rank is None or y_pred.shape.rank < 2:
+        raise ValueError(f"y_pred must be (batch, ..., classes), got shape {y_pred.shape}")
+    if not y_true.shape.is_compatible_with(y_pred.shape):
+        raise ValueError(
+            f"y_true {y_true.shape} and y_pred {y_pred.shape} differ: y_true must be one-hot, "
+            "with the classes on the last axis like y_pred"
+        )
+    classes = y_pred.shape[-1]
+    if classes is not None and classes < min_classes:
+        raise ValueError(
+            f"a softmax loss needs at least {min_classes} classes on the last axis, got {classes}; "
+            "for a single sigmoid channel use bce or binary_focal"
+        )
+    return y_true, y_pred
+
+
+def _softmax_log_probs(y_pred, from_logits: bool):
+    """(p, log p) over the last axis."""
+    if from_logits:
+        log_p = tf.nn.log_softmax(y_pred, axis=-1)
+        return tf.exp(log_p), log_p
+    p = tf.clip_by_value(y_pred, 0.0, 1.0)
+    return p, tf.math.log(tf.maximum(p, _PROB_EPS))
+
+
+def _softmax_probs(y_pred, from_logits: bool):
+    return tf.nn.softmax(y_pred, axis=-1) if from_logits else tf.clip_by_value(y_pred, 0.0, 1.0)
+
+
+def _sigmoid_log_probs(y_pred, from_logits: bool):
+    """(log σ, log(1 − σ)) per channel."""
+    if from_logits:
+        return tf.math.log_sigmoid(y_pred), tf.math.log_sigmoid(-y_pred)
+    p = tf.clip_by_value(y_pred, 0.0, 1.0)
+    return tf.math.log(tf.maximum(p, _PROB_EPS)), tf.math.log(tf.maximum(1.0 - p, _PROB_EPS))
+
+
+def _as(value, like):
+    return tf.cast(value, like.dtype)
+
+
+def _safe_pow(x, exponent):
+    """``x ** exponent`` for ``x >= 0`` with a finite gradient at 0.
+
+    The derivative ``e·x**(e−1)`` is infinite at ``x = 0`` for ``e < 1`` (``(1−p)**γ`` at
+    ``p = 1``, ``(1−TI)**γ`` at a perfect overlap) and tf.pow's gradient there is NaN. The base
+    is floored at 1e-30 for the gradient's sake only: at exactly 0 the value is still ``0**e``
+    (1 for e = 0, else 0) with gradient 0; only bases in (0, 1e-30) change, by at most
+    ``1e-30**e`` (1e-3 at the smallest exponent any registry range allows, 0.1).
+    Written as exp(e·log x): the same value, and its gradient is measured twice as fast as
+    tf.pow's, which also works out the exponent's."""
+    exponent = _as(exponent, x)
+    powered = tf.exp(exponent * tf.math.log(tf.maximum(x, _POW_FLOOR)))
+    return tf.where(x > 0, powered, _as(tf.equal(exponent, 0.0), x))
+
+
+def _class_weight_vector(class_weights, like):
+    """The per-class weights as a (C,) tensor: ones when None."""
+    classes = like.shape[-1]
+    if class_weights is None:
+        return tf.ones([classes if classes is not None else tf.shape(like)[-1]], like.dtype)
+    w = _as(class_weights, like)
+    if w.shape.rank != 1 or (classes is not None and w.shape[0] is not None and w.shape[0] != classes):
+        raise ValueError(f"class_weights has shape {w.shape}, the predictions {classes} classes")
+    return w
+
+
+def _pixel_axes(x, batch: bool) -> list[int]:
+    """The axes summed per image (all but batch and classes), or per batch when pooling."""
+    return list(range(0 if batch else 1, x.shape.rank - 1))
+
+
+def _mean_per_image(per_pixel, batch: bool):
+    """(B, ...) pixel values → (B,) per-image means, or the batch mean when batch=True."""
+    if batch:
+        return tf.reduce_mean(per_pixel)
+    return tf.reduce_mean(per_pixel, axis=list(range(1, per_pixel.shape.rank)))
+
+
+def soft_counts(y_true, probs, *, batch: bool = False):
+    """Soft TP = Σ p·y, FP = Σ p·(1−y), FN = Σ (1−p)·y summed over the pixels of each image.
+
+    Each is (B, C), or (1, C) when ``batch=True`` pools the whole batch. FP and FN are summed
+    directly, not as Σp − TP, so they stay exact (and ≥ 0) for near-perfect predictions."""
+    axes = _pixel_axes(probs, batch)
+    tp = tf.reduce_sum(probs * y_true, axis=axes)
+    fp = tf.reduce_sum(probs * (1.0 - y_true), axis=axes)
+    fn = tf.reduce_sum((1.0 - probs) * y_true, axis=axes)
+    if batch:
+        return tp[None], fp[None], fn[None]
+    return tp, fp, fn
+
+
+def _tversky_complement(tp, fp, fn, alpha, beta, smooth, tp_weight=1.0):
+    """``1 − (w·TP + s)/(w·TP + α·FP + β·FN + s)``, written as ``(α·FP + β·FN)/(…)`` so it
+    is exact near 0 and never negative. An empty ratio (0/0 with s = 0) counts as perfect."""
+    mismatch = _as(alpha, tp) * fp + _as(beta, tp) * fn
+    return tf.math.divide_no_nan(mismatch, _as(tp_weight, tp) * tp + mismatch + _as(smooth, tp))
+
+
+def _class_mean(per_class, class_weights, include_background: bool, batch: bool, present=None):
+    """(B', C) per-class losses → weighted mean over the included classes, ``Σ w_c L_c / Σ w_c``:
+    (B,) per image, or a scalar when batch=True. ``present`` (B', C) masks classes out per image;
+    an image with no weight left scores 0."""
+    w = _class_weight_vector(class_weights, per_class) * tf.ones_like(per_class)
+    if present is not None:
+        w = w * present
+    if not include_background:
+        per_class, w = per_class[..., 1:], w[..., 1:]
+    mean = tf.math.divide_no_nan(tf.reduce_sum(w * per_class, -1), tf.reduce_sum(w, -1))
+    return mean[0] if batch else mean
+
+
+# --------------------------------------------------------------------------------------------
+# Pixel-wise losses: one value per pixel, (B, ...)
+
+
+def ce_loss(y_true, y_pred, *, from_logits=True):
+    """Categorical cross-entropy per pixel, ``−Σ_c y_c log p_c``."""
+    y_true, y_pred = _inputs(y_true, y_pred, min_classes=2)
+    _, log_p = _softmax_log_probs(y_pred, from_logits)
+    return -tf.reduce_sum(y_true * log_p, axis=-1)
+
+
+def weighted_ce_loss(y_true, y_pred, *, class_weights=None, from_logits=True):
+    """Class-weighted cross-entropy per pixel, ``−Σ_c w_c y_c log p_c`` (Keras-style mean)."""
+    y_true, y_pred = _inputs(y_true, y_pred, min_classes=2)
+    _, log_p = _softmax_log_probs(y_pred, from_logits)
+    w = _class_weight_vector(class_weights, y_pred)
+    return -tf.reduce_sum(w * y_true * log_p, axis=-1)
+
+
+def bce_loss(y_true, y_pred, *, from_logits=True):
+    """Sigmoid binary cross-entropy per channel, averaged over the channels of each pixel."""
+    y_true, y_pred = _inputs(y_true, y_pred)
+    log_p, log_q = _sigmoid_log_probs(y_pred, from_logits)
+    return -tf.reduce_mean(y_true * log_p + (1.0 - y_true) * log_q, axis=-1)
+
+
+def focal_loss(y_true, y_pred, *, alpha, gamma, class_weights=None, from_logits=True):
+    """Softmax focal loss per pixel, ``−Σ_c α_c y_c (1−p_c)^γ log p_c`` with ``α_c = alpha·w_c``."""
+    y_true, y_pred = _inputs(y_true, y_pred, min_classes=2)
+    p, log_p = _softmax_log_probs(y_pred, from_logits)
+    a = _as(alpha, y_pred) * _class_weight_vector(class_weights, y_pred)
+    return -tf.reduce_sum(a * _safe_pow(1.0 - p, gamma) * y_true * log_p, axis=-1)
+
+
+def binary_focal_loss(y_true, y_pred, *, alpha, gamma, from_logits=True):
+    """Sigmoid focal loss per channel, α on positives and 1−α on negatives, averaged over channels."""
+    y_true, y_pred = _inputs(y_true, y_pred)
+    log_p, log_q = _sigmoid_log_probs(y_pred, from_logits)
+    alpha, gamma = _as(alpha, y_pred), _as(gamma, y_pred)
+    # (1−σ)^γ = exp(γ·log(1−σ)): exact, and finite with a finite gradient even where σ rounds to 1.
+    positive = alpha * y_true * tf.exp(gamma * log_q) * log_p
+    negative = (1.0 - alpha) * (1.0 - y_true) * tf.exp(gamma * log_p) * log_q
+    return -tf.reduce_mean(positive + negative, axis=-1)
+
+
+# --------------------------------------------------------------------------------------------
+# Region losses: one value per image (B,), or a scalar with batch=True
+
+
+def dice_loss(y_true, y_pred, *, smooth, class_weights=None, batch=False, include_background=True, from_logits=True):
+    """Soft Dice loss ``1 − (2TP + s)/(2TP + FP + FN + s)`` per image and class, then the class mean."""
+    y_true, y_pred = _inputs(y_true, y_pred, min_classes=2)
+    tp, fp, fn = soft_counts(y_true, _softmax_probs(y_pred, from_logits), batch=batch)
+    per_class = _tversky_complement(tp, fp, fn, 1.0, 1.0, smooth, tp_weight=2.0)
+    return _class_mean(per_class, class_weights, include_background, batch)
+
+
+def iou_loss(y_true, y_pred, *, smooth, class_weights=None, batch=False, include_background=True, from_logits=True):
+    """Soft Jaccard loss ``1 − (TP + s)/(TP + FP + FN + s)`` per image and class, then the class mean."""
+    y_true, y_pred = _inputs(y_true, y_pred, min_classes=2)
+    tp, fp, fn = soft_counts(y_true, _softmax_probs(y_pred, from_logits), batch=batch)
+    per_class = _tversky_complement(tp, fp, fn, 1.0, 1.0, smooth)
+    return _class_mean(per_class, class_weights, include_background, batch)
+
+
+def tversky_loss(
+    y_true, y_pred, *, alpha, beta, smooth, class_weights=None, batch=False, include_background=True, from_logits=True
+):
+    """Tversky loss ``1 − (TP + s)/(TP + α·FP + β·FN + s)``: α on false positives, β on false negatives."""
+    y_true, y_pred = _inputs(y_true, y_pred, min_classes=2)
+    tp, fp, fn = soft_counts(y_true, _softmax_probs(y_pred, from_logits), batch=batch)
+    per_class = _tversky_complement(tp, fp, fn, alpha, beta, smooth)
+    return _class_mean(per_class, class_weights, include_background, batch)
+
+
+def focal_tversky_loss(
+    y_true,
+    y_pred,
+    *,
+    alpha,
+    beta,
+    gamma,
+    smooth,
+    class_weights=None,
+    batch=False,
+    include_background=True,
+    from_logits=True,
+):
+    """Focal Tversky loss ``(1 − TI)^γ`` per image and class, then the class mean."""
+    y_true, y_pred = _inputs(y_true, y_pred, min_classes=2)
+    tp, fp, fn = soft_counts(y_true, _softmax_probs(y_pred, from_logits), batch=batch)
+    per_class = _safe_pow(_tversky_complement(tp, fp, fn, alpha, beta, smooth), gamma)
+    return _class_mean(per_class, class_weights, include_background, batch)
+
+
+def sensitivity_specificity_loss(
+    y_true, y_pred, *, r, smooth, class_weights=None, batch=False, include_background=True, from_logits=True
+):
+    """``r·Σ(y−p)²y/(Σy + s) + (1−r)·Σ(y−p)²(1−y)/(Σ(1−y) + s)`` per image and class, then the class mean."""
+    y_true, y_pred = _inputs(y_true, y_pred, min_classes=2)
+    probs = _softmax_probs(y_pred, from_logits)
+    axes = _pixel_axes(probs, batch)
+    squared = tf.square(y_true - probs)
+    smooth = _as(smooth, probs)
+    sensitivity = tf.math.divide_no_nan(
+        tf.reduce_sum(squared * y_true, axes), tf.reduce_sum(y_true, axes) + smooth
+    )
+    specificity = tf.math.divide_no_nan(
+        tf.reduce_sum(squared * (1.0 - y_true), axes), tf.reduce_sum(1.0 - y_true, axes) + smooth
+    )
+    r = _as(r, probs)
+    per_class = r * sensitivity + (1.0 - r) * specificity
+    if batch:
+        per_class = per_class[None]
+    return _class_mean(per_class, class_weights, include_background, batch)
+
+
+def generalized_dice_loss(y_true, y_pred, *, smooth, batch=False, include_background=True, from_logits=True):
+    """Generalized Dice ``1 − (2Σ w_c TP_c + s)/(Σ w_c (2TP+FP+FN)_c + s)`` per image, ``w_c = 1/(Σy_c)²``."""
+    y_true, y_pred = _inputs(y_true, y_pred, min_classes=2)
+    tp, fp, fn = soft_counts(y_true, _softmax_probs(y_pred, from_logits), batch=batch)
+    volume = tf.reduce_sum(y_true, _pixel_axes(y_true, batch))
+    if batch:
+        volume = volume[None]
+    if not include_background:
+        tp, fp, fn, volume = tp[:, 1:], fp[:, 1:], fn[:, 1:], volume[:, 1:]
+    present = volume > 0
+    w = tf.where(present, 1.0 / tf.square(tf.where(present, volume, tf.ones_like(volume))), tf.zeros_like(volume))
+    # MONAI: an absent class (infinite weight) takes the image's largest finite weight; with no
+    # class present every weight is 0 and the image scores 0.
+    w = tf.where(present, w, tf.reduce_max(w, axis=-1, keepdims=True))
+    mismatch = tf.reduce_sum(w * (fp + fn), -1)
+    total = tf.reduce_sum(w * (2.0 * tp + fp + fn), -1) + _as(smooth, tp)
+    loss = tf.math.divide_no_nan(mismatch, total)
+    return loss[0] if batch else loss
+
+
+def ce_dice_loss(
+    y_true,
+    y_pred,
+    *,
+    lambda_ce,
+    lambda_dice,
+    smooth,
+    class_weights=None,
+    batch=False,
+    include_background=True,
+    from_logits=True,
+):
+    """``λ_ce·ce + λ_dice·dice`` per image: the pixel mean of (weighted) CE plus the image's Dice loss."""
+    ce = _mean_per_image(weighted_ce_loss(y_true, y_pred, class_weights=class_weights, from_logits=from_logits), batch)
+    dice = dice_loss(
+        y_true,
+        y_pred,
+        smooth=smooth,
+        class_weights=class_weights,
+        batch=batch,
+        include_background=include_background,
+        from_logits=from_logits,
+    )
+    return _as(lambda_ce, ce) * ce + _as(lambda_dice, dice) * dice
+
+
+def lovasz_loss(y_true, y_pred, *, class_weights=None, batch=False, include_background=True, from_logits=True):
+    """Lovász-softmax (Berman et al. 2018): the Lovász extension of the Jaccard loss per image and
+    class, averaged over the classes present in the image's target."""
+    y_true, y_pred = _inputs(y_true, y_pred, min_classes=2)
+    probs = _softmax_probs(y_pred, from_logits)
+    classes = tf.shape(probs)[-1]
+    rows = 1 if batch else tf.shape(probs)[0]
+    # (rows, C, pixels): one sort per image (or per batch) and class.
+    fg = tf.transpose(tf.reshape(y_true, [rows, -1, classes]), [0, 2, 1])
+    p = tf.transpose(tf.reshape(probs, [rows, -1, classes]), [0, 2, 1])
+    errors, order = tf.math.top_k(tf.abs(fg - p), k=tf.shape(p)[-1])
+    fg_sorted = tf.gather(fg, order, batch_dims=2)
+    # Jaccard loss of the k largest errors, |S_k| / |G ∪ S_k|, and its increments: the Lovász
+    # extension's gradient. The union is never empty: it holds G, or S_k with k ≥ 1.
+    gts = tf.reduce_sum(fg, -1, keepdims=True)
+    union = gts + tf.cumsum(1.0 - fg_sorted, axis=-1)
+    jaccard = 1.0 - (gts - tf.cumsum(fg_sorted, axis=-1)) / union
+    increments = tf.concat([jaccard[..., :1], jaccard[..., 1:] - jaccard[..., :-1]], axis=-1)
+    per_class = tf.reduce_sum(errors * increments, -1)
+    present = _as(gts[..., 0] > 0, per_class)
+    return _class_mean(per_class, class_weights, include_background, batch, present=present)
+
+
+def unified_focal_loss(
+    y_true, y_pred, *, lambda_, delta, gamma, smooth, batch=False, include_background=True, from_logits=True
+):
+    """Asymmetric unified focal loss (Yeung et al. 2022), class 0 the background:
+    ``λ·L_aF + (1−λ)·L_aFT`` with δ weighing the classes and γ the focal terms."""
+    y_true, y_pred = _inputs(y_true, y_pred, min_classes=2)
+    probs, log_p = _softmax_log_probs(y_pred, from_logits)
+    lam, delta = _as(lambda_, probs), _as(delta, probs)
+    gamma = _as(gamma, probs)
+    # Asymmetric focal: suppression (1−p)^γ on the background only, δ vs 1−δ between the classes.
+    # The foreground part is the whole CE minus the background's (fewer slices: 30% faster).
+    ce = -tf.reduce_sum(y_true * log_p, -1)
+    ce_background = -y_true[..., 0] * log_p[..., 0]
+    suppressed = (1.0 - delta) * _safe_pow(1.0 - probs[..., 0], gamma) * ce_background
+    focal = _mean_per_image(suppressed + delta * (ce - ce_background), batch)
+    # Asymmetric focal Tversky: δ on false negatives (Yeung's convention, our β), enhancement
+    # (1−mTI)^(1−γ) on the foreground classes only.
+    tp, fp, fn = soft_counts(y_true, probs, batch=batch)
+    mismatch = _tversky_complement(tp, fp, fn, 1.0 - delta, delta, smooth)
+    per_class = tf.concat([mismatch[:, :1], _safe_pow(mismatch[:, 1:], 1.0 - gamma)], axis=-1)
+    tversky = _class_mean(per_class, None, include_background, batch)
+    return lam * focal + (1.0 - lam) * tversky
+
+
+# --------------------------------------------------------------------------------------------
+# Registry
+
+
+@dataclass(frozen=True)
+class Param:
+    """A float parameter: its default and its valid range (also the slider's), step and help."""
+
+    name: str
+    default: float
+    min: float
+    max: float
+    step: float
+    help: str
+
+
+@dataclass(frozen=True)
+class LossSpec:
+    id: str
+    name: str
+    kind: str  # 'pixel': per-pixel values; 'region': per-image values
+    fn: Callable
+    params: tuple[Param, ...]
+    uses_class_weights: bool
+    formula: str  # LaTeX, for st.latex
+    source: str
+    notes: str
+
+    @property
+    def flags(self) -> tuple[str, ...]:
+        """The boolean options this loss takes (fixed at construction)."""
+        return FLAGS if self.kind == "region" else ("from_logits",)
+
+
+_SMOOTH = Param(
+    "smooth", 1e-5, 0.0, 1.0, 1e-5,
+    "s, added to the numerator and the denominator of every ratio: an empty prediction on an "
+    "empty mask then scores a perfect ratio. MONAI 1e-5, smp 0, SegLoss 1.",
+)
+_GAMMA_FOCAL = Param(
+    "gamma", 2.0, 0.0, 5.0, 0.1,
+    "γ, focusing: (1−p)^γ down-weights well-classified pixels. γ = 0 is plain cross-entropy.",
+)
+_ALPHA_FP = Param("alpha", 0.3, 0.0, 1.0, 0.05, "α, the weight of false positives.")
+_BETA_FN = Param("beta", 0.7, 0.0, 1.0, 0.05, "β, the weight of false negatives (missed pixels of the class).")
+
+_REGION_AGGREGATION = (
+    "Ratios per image and class, then the (class-weighted) mean over classes and the mean over "
+    "images; batch=True pools the counts over the batch first."
+)
+
+_SPECS = (
+    LossSpec(
+        id="ce",
+        name="Cross-entropy",
+        kind="pixel",
+        fn=ce_loss,
+        params=(),
+        uses_class_weights=False,
+        formula=r"\mathcal{L} = -\frac{1}{N}\sum_{i}\sum_{c} y_{ic}\,\log p_{ic}",
+        source="standard",
+        notes="Mean over pixels, log-probabilities from log_softmax. Equal to Keras "
+        "CategoricalCrossentropy(from_logits=True) on one-hot masks.",
+    ),
+    LossSpec(
+        id="weighted_ce",
+        name="Weighted cross-entropy",
+        kind="pixel",
+        fn=weighted_ce_loss,
+        params=(),
+        uses_class_weights=True,
+        formula=r"\mathcal{L} = -\frac{1}{N}\sum_{i}\sum_{c} w_c\, y_{ic}\,\log p_{ic}",
+        source="seeds 000, 002, 004",
+        notes="Keras style: the sum of weighted pixel losses divided by the number of pixels, so the "
+        "scale of w scales the loss (and the step size). PyTorch's CrossEntropyLoss(weight=w) divides "
+        "by Σ w_{y_i} instead, where rescaling w changes nothing. No class_weights means w = 1: then "
+        "it is ce. Per-pixel sample_weight of shape (B, H, W) is the equivalent Keras fix.",
+    ),
+    LossSpec(
+        id="bce",
+        name="Binary cross-entropy (sigmoid)",
+        kind="pixel",
+        fn=bce_loss,
+        params=(),
+        uses_class_weights=False,
+        formula=r"\mathcal{L} = -\frac{1}{NC}\sum_{i}\sum_{c}\left[y_{ic}\log\sigma(z_{ic}) + "
+        r"(1-y_{ic})\log\left(1-\sigma(z_{ic})\right)\right]",
+        source="seed 001",
+        notes="One independent sigmoid per channel (multi-label), mean over pixels and channels as "
+        "Keras BinaryCrossentropy. On one-hot masks it ignores that the classes exclude each other; "
+        "the model's probabilities elsewhere in the app are a softmax.",
+    ),
+    LossSpec(
+        id="focal",
+        name="Focal loss (softmax)",
+        kind="pixel",
+        fn=focal_loss,
+        params=(
+            Param("alpha", 1.0, 0.0, 1.0, 0.05, "α, a scalar on every class; class weights multiply it per class."),
+            _GAMMA_FOCAL,
+        ),
+        uses_class_weights=True,
+        formula=r"\mathcal{L} = -\frac{1}{N}\sum_{i}\sum_{c} \alpha\, w_c\, y_{ic}\,(1-p_{ic})^{\gamma}\log p_{ic}",
+        source="Lin et al. 2017; Keras CategoricalFocalCrossentropy with a list alpha",
+        notes="α_c = alpha·w_c: the scalar alpha scales every class (Keras's scalar α; its default "
+        "0.25 only scales the loss) and the class weights give the per-class vector (Keras's list α). "
+        "MONAI and kornia put 1−α on class 0 and α on the others instead. γ = 0, α = 1 is ce.",
+    ),
+    LossSpec(
+        id="binary_focal",
+        name="Binary focal loss (sigmoid)",
+        kind="pixel",
+        fn=binary_focal_loss,
+        params=(
+            Param("alpha", 0.25, 0.0, 1.0, 0.05, "α on positives, 1−α on negatives."),
+            _GAMMA_FOCAL,
+        ),
+        uses_class_weights=False,
+        formula=r"\mathcal{L} = -\frac{1}{NC}\sum_{i}\sum_{c}\left[\alpha\, y_{ic}(1-\sigma_{ic})^{\gamma}"
+        r"\log\sigma_{ic} + (1-\alpha)(1-y_{ic})\,\sigma_{ic}^{\gamma}\log(1-\sigma_{ic})\right]",
+        source="Lin et al. 2017; MONAI sigmoid focal",
+        notes="Sigmoid form as Lin et al. and MONAI: α on positives, 1−α on negatives, one sigmoid per "
+        "channel, mean over pixels and channels (Keras BinaryFocalCrossentropy with "
+        "apply_class_balancing=True).",
+    ),
+    LossSpec(
+        id="dice",
+        name="Dice",
+        kind="region",
+        fn=dice_loss,
+        params=(_SMOOTH,),
+        uses_class_weights=True,
+        formula=r"\mathcal{L}_c = 1-\frac{2\,TP_c+s}{2\,TP_c+FP_c+FN_c+s},\quad "
+        r"\mathcal{L} = \frac{\sum_c w_c\,\mathcal{L}_c}{\sum_c w_c}",
+        source="seed 003; Milletari et al. 2016",
+        notes=_REGION_AGGREGATION + " s in numerator and denominator as MONAI; Keras Dice has no "
+        "numerator term and is global by default (axis=None), where with softmax outputs it reduces "
+        "to 1 − mean(p_true) and does nothing for imbalance. smp uses s = 0 with a clamp, SegLoss s = 1.",
+    ),
+    LossSpec(
+        id="iou",
+        name="IoU (Jaccard)",
+        kind="region",
+        fn=iou_loss,
+        params=(_SMOOTH,),
+        uses_class_weights=True,
+        formula=r"\mathcal{L}_c = 1-\frac{TP_c+s}{TP_c+FP_c+FN_c+s}",
+        source="seed 003",
+        notes=_REGION_AGGREGATION + " With s = 0, soft IoU = D/(2−D) exactly, D the soft Dice "
+        "coefficient; equals tversky with α = β = 1.",
+    ),
+    LossSpec(
+        id="tversky",
+        name="Tversky",
+        kind="region",
+        fn=tversky_loss,
+        params=(_ALPHA_FP, _BETA_FN, _SMOOTH),
+        uses_class_weights=True,
+        formula=r"\mathcal{L}_c = 1-\frac{TP_c+s}{TP_c+\alpha\,FP_c+\beta\,FN_c+s}",
+        source="Salehi et al. 2017; MONAI, smp, kornia convention",
+        notes=_REGION_AGGREGATION + " α weighs false positives, β false negatives (MONAI, smp, kornia, "
+        "the Keras docstring). Abraham's and Yeung's code put α on false negatives, and so does the "
+        "code of keras.losses.Tversky in Keras 3.15.1 despite its docstring: its (alpha=a, beta=b) is "
+        "our (alpha=b, beta=a). With smoothing, tversky(½, ½, s) = dice(2s) and tversky(1, 1, s) = iou(s).",
+    ),
+    LossSpec(
+        id="focal_tversky",
+        name="Focal Tversky",
+        kind="region",
+        fn=focal_tversky_loss,
+        params=(
+            _ALPHA_FP,
+            _BETA_FN,
+            Param(
+                "gamma", 0.75, 0.1, 3.0, 0.05,
+                "The exponent on 1 − TI itself (Abraham's 1/γ with γ = 4/3 is 0.75). Below 1 the "
+                "gradient grows without bound as TI → 1.",
+            ),
+            _SMOOTH,
+        ),
+        uses_class_weights=True,
+        formula=r"\mathcal{L} = \frac{\sum_c w_c\,(1-TI_c)^{\gamma}}{\sum_c w_c},\quad "
+        r"TI_c = \frac{TP_c+s}{TP_c+\alpha\,FP_c+\beta\,FN_c+s}",
+        source="Abraham & Khan 2019",
+        notes="Exponent per image and class, then the mean (Yeung, tensorflow-mri); SegLoss raises "
+        "the class mean instead. γ is the exponent itself (keras-unet-collection's γ = 4/3 with 1/γ is "
+        "our 0.75). α on false positives: Abraham's α = 0.7 is our β = 0.7. At TI = 1 exactly the "
+        "gradient, infinite for γ < 1, is returned as 0.",
+    ),
+    LossSpec(
+        id="sensitivity_specificity",
+        name="Sensitivity-specificity",
+        kind="region",
+        fn=sensitivity_specificity_loss,
+        params=(
+            Param("r", 0.05, 0.0, 1.0, 0.01, "r, the weight of the sensitivity term (errors on the class's own pixels)."),
+            _SMOOTH,
+        ),
+        uses_class_weights=True,
+        formula=r"\mathcal{L}_c = r\,\frac{\sum_i (y_{ic}-p_{ic})^2\,y_{ic}}{\sum_i y_{ic}+s} + "
+        r"(1-r)\,\frac{\sum_i (y_{ic}-p_{ic})^2\,(1-y_{ic})}{\sum_i (1-y_{ic})+s}",
+        source="Brosch et al. 2015; NiftyNet",
+        notes=_REGION_AGGREGATION + " Squared errors as Brosch et al. and NiftyNet; s only in the "
+        "denominators, where it guards an absent class (with s = 0 an empty term counts 0).",
+    ),
+    LossSpec(
+        id="generalized_dice",
+        name="Generalized Dice",
+        kind="region",
+        fn=generalized_dice_loss,
+        params=(_SMOOTH,),
+        uses_class_weights=False,
+        formula=r"\mathcal{L} = 1-\frac{2\sum_c w_c\,TP_c+s}{\sum_c w_c\,(2TP_c+FP_c+FN_c)+s},\quad "
+        r"w_c = \frac{1}{\left(\sum_i y_{ic}\right)^2}",
+        source="Sudre et al. 2017; MONAI",
+        notes="One ratio per image (batch=True: pooled), weights from the target only. An absent "
+        "class's infinite weight becomes the image's largest finite weight (MONAI). If every included "
+        "class is absent, all weights are 0 and the image scores 0 whatever the prediction, as in "
+        "MONAI: false positives on an empty image are not penalised. SegLoss adds 1e-10 instead and "
+        "lets an absent class dominate. class_weights are not used: the weights are the loss's own.",
+    ),
+    LossSpec(
+        id="ce_dice",
+        name="Cross-entropy + Dice",
+        kind="region",
+        fn=ce_dice_loss,
+        params=(
+            Param("lambda_ce", 1.0, 0.0, 5.0, 0.1, "λ_ce, the weight of the cross-entropy term."),
+            Param("lambda_dice", 1.0, 0.0, 5.0, 0.1, "λ_dice, the weight of the Dice term."),
+            _SMOOTH,
+        ),
+        uses_class_weights=True,
+        formula=r"\mathcal{L} = \lambda_{ce}\,\mathcal{L}_{CE} + \lambda_{dice}\,\mathcal{L}_{Dice}",
+        source="seed 003 (BCE + Dice); MONAI DiceCELoss",
+        notes="Per image: the pixel mean of the cross-entropy plus the image's Dice loss (batch=True: "
+        "the batch mean plus the pooled Dice). Softmax cross-entropy, not seed 003's BCE. Class "
+        "weights weigh both terms (weighted_ce and the Dice class mean), like MONAI's DiceCELoss; "
+        "include_background applies to the Dice term only.",
+    ),
+    LossSpec(
+        id="lovasz",
+        name="Lovász-softmax",
+        kind="region",
+        fn=lovasz_loss,
+        params=(),
+        uses_class_weights=True,
+        formula=r"\mathcal{L} = \frac{1}{|\mathcal{C}_{present}|}\sum_{c\in\mathcal{C}_{present}} "
+        r"\overline{\Delta_{J_c}}\left(m(c)\right),\quad m_i(c) = |y_{ic}-p_{ic}|",
+        source="Berman et al. 2018",
+        notes="Lovász-softmax: per image and class, the errors |y − p| sorted in decreasing order, dotted "
+        "with the increments of the Jaccard loss of the growing set of worst pixels; the mean over the "
+        "classes present in the image's target (Berman's classes='present'); an image with no present "
+        "included class scores 0. batch=True pools the batch's pixels (Berman's per_image=False). "
+        "Class weights give a weighted mean over the present classes. One sort per image and class: "
+        "the slowest loss here.",
+    ),
+    LossSpec(
+        id="unified_focal",
+        name="Unified focal (asymmetric)",
+        kind="region",
+        fn=unified_focal_loss,
+        params=(
+            Param("lambda_", 0.5, 0.0, 1.0, 0.05, "λ, the weight of the focal term; 1−λ weighs the focal Tversky term."),
+            Param("delta", 0.6, 0.0, 1.0, 0.05, "δ: foreground vs background in the focal term, false negatives vs false positives in the Tversky term."),
+            Param("gamma", 0.5, 0.0, 0.9, 0.05, "γ: background suppression (1−p)^γ and foreground enhancement (1−mTI)^(1−γ)."),
+            _SMOOTH,
+        ),
+        uses_class_weights=False,
+        formula=r"\mathcal{L} = \lambda\,\mathcal{L}_{aF} + (1-\lambda)\,\mathcal{L}_{aFT},\quad "
+        r"\mathcal{L}_{aF} = -\frac{1}{N}\sum_i\Big[(1-\delta)(1-p_{i0})^{\gamma}y_{i0}\log p_{i0} + "
+        r"\delta\sum_{c\ge1} y_{ic}\log p_{ic}\Big],\quad "
+        r"\mathcal{L}_{aFT} = \frac{1}{C}\Big[(1-mTI_0) + \sum_{c\ge1}(1-mTI_c)^{1-\gamma}\Big],\quad "
+        r"mTI_c = \frac{TP_c+s}{TP_c+\delta\,FN_c+(1-\delta)\,FP_c+s}",
+        source="Yeung et al. 2022",
+        notes="Asymmetric unified focal loss, generalised to C classes with class 0 as background and "
+        "every other class as foreground: focal suppression only on the background, focal Tversky "
+        "enhancement only on the foreground, per image (batch=True: pooled). δ weighs false negatives "
+        "in mTI as in Yeung's code (our tversky's β = δ, α = 1−δ). λ (parameter lambda_) weighs the "
+        "focal term as in the paper; Yeung's reference code puts it on the Tversky term (the same at "
+        "λ = 0.5). include_background=False drops class 0 from the Tversky term only. γ ≤ 0.9 keeps "
+        "the foreground exponent 1−γ ≥ 0.1.",
+    ),
+)
+
+REGISTRY: dict[str, LossSpec] = {spec.id: spec for spec in _SPECS}
+
+_FLAG_DEFAULTS = {"batch": False, "include_background": True, "from_logits": True}
+
+
+def _spec(loss_id: str) -> LossSpec:
+    try:
+        return REGISTRY[loss_id]
+    except (KeyError, TypeError):
+        raise ValueError(f"unknown loss {loss_id!r}; valid ids: {', '.join(REGISTRY)}") from None
+
+
+def defaults(loss_id: str) -> dict:
+    """Every parameter ``get(loss_id, ...)`` takes, with its default: floats, class_weights
+    (None: unweighted) when the loss uses them, and the boolean options."""
+    spec = _spec(loss_id)
+    out = {p.name: p.default for p in spec.params}
+    if spec.uses_class_weights:
+        out["class_weights"] = None
+    out.update({flag: _FLAG_DEFAULTS[flag] for flag in spec.flags})
+    return out
+
+
+def _check_float(loss_id: str, param: Param, value) -> float:
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise ValueError(f"loss {loss_id!r}: {param.name} must be a number, got {value!r}")
+    value = float(value)
+    if not (math.isfinite(value) and param.min <= value <= param.max):
+        raise ValueError(f"loss {loss_id!r}: {param.name}={value!r} is outside [{param.min:g}, {param.max:g}]")
+    return value
+
+
+def _check_class_weights(loss_id: str, value, include_background: bool) -> list[float] | None:
+    if value is None:
+        return None
+    try:
+        weights = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"loss {loss_id!r}: class_weights must be a list of numbers, got {value!r}") from None
+    if weights.ndim != 1 or len(weights) < 2:
+        raise ValueError(f"loss {loss_id!r}: class_weights must be a list with one weight per class, got {value!r}")
+    if not np.all(np.isfinite(weights)) or np.any(weights < 0):
+        raise ValueError(f"loss {loss_id!r}: class_weights must be finite and non-negative, got {value!r}")
+    counted = weights if include_background else weights[1:]
+    if not np.any(counted > 0):
+        raise ValueError(
+            f"loss {loss_id!r}: class_weights {value!r} give no positive weight to any included class"
+        )
+    return [float(w) for w in weights]
+
+
+def _validated(spec: LossSpec, params: dict, current: dict | None = None) -> dict:
+    """Checked parameter values, merged over ``current`` (or the defaults). ValueError names
+    what is wrong and what is valid."""
+    values = dict(current) if current is not None else defaults(spec.id)
+    floats = {p.name: p for p in spec.params}
+    for name, value in params.items():
+        if name in floats:
+            values[name] = _check_float(spec.id, floats[name], value)
+        elif name in spec.flags:
+            if not isinstance(value, (bool, np.bool_)):
+                raise ValueError(f"loss {spec.id!r}: {name} must be True or False, got {value!r}")
+            values[name] = bool(value)
+        elif name == "class_weights" and (spec.uses_class_weights or value is None):
+            if spec.uses_class_weights:
+                values[name] = value
+        elif name == "class_weights":
+            raise ValueError(
+                f"loss {spec.id!r} does not use class_weights (pass None); losses that do: "
+                + ", ".join(s.id for s in _SPECS if s.uses_class_weights)
+            )
+        else:
+            raise ValueError(f"loss {spec.id!r} has no parameter {name!r}; valid: {', '.join(defaults(spec.id))}")
+    if spec.uses_class_weights:
+        values["class_weights"] = _check_class_weights(
+            spec.id, values["class_weights"], values.get("include_background", True)
+        )
+    return values
+
+
+@keras.saving.register_keras_serializable(package="explorer")
+class SegLoss(keras.losses.Loss):
+    """A registered loss as a ``keras.losses.Loss``: ``SegLoss("dice", smooth=1e-5)``.
+
+    Float parameters and class_weights live in non-trainable tf.Variables that
+    :meth:`set_params` assigns, so a tf.function closing over the loss is never retraced when a
+    slider moves. The boolean options (batch, include_background, from_logits) and whether there
+    are class weights at all are fixed at construction: build a new loss to change them.
+    """
+
+    def __init__(self, loss_id: str, name: str | None = None, reduction="sum_over_batch_size", dtype=None, **params):
+        spec = _spec(loss_id)
+        values = _validated(spec, params)
+        super().__init__(name=name or loss_id, reduction=reduction, dtype=dtype)
+        self.loss_id = loss_id
+        self.spec = spec
+        self._values = values
+        self._variables = {
+            p.name: tf.Variable(values[p.name], trainable=False, dtype=tf.float32, name=p.name) for p in spec.params
+        }
+        if values.get("class_weights") is not None:
+            self._variables["class_weights"] = tf.Variable(
+                values["class_weights"], trainable=False, dtype=tf.float32, name="class_weights"
+            )
+
+    @property
+    def params(self) -> dict:
+        """The current values: floats, class_weights (list or None), booleans."""
+        return {k: list(v) if isinstance(v, list) else v for k, v in self._values.items()}
+
+    def set_params(self, **params) -> None:
+        """Assign new float values or class weights (same length). Booleans may be passed only
+        with their construction values (so ``set_params(**other.params)`` works)."""
+        values = _validated(self.spec, params, current=self._values)
+        for flag in self.spec.flags:
+            if values[flag] != self._values[flag]:
+                raise ValueError(
+                    f"loss {self.loss_id!r}: {flag} is fixed at construction ({self._values[flag]}); build a new loss with get()"
+                )
+        if self.spec.uses_class_weights:
+            old, new = self._values["class_weights"], values["class_weights"]
+            if (old is None) != (new is None) or (old is not None and len(old) != len(new)):
+                raise ValueError(
+                    f"loss {self.loss_id!r}: class_weights can be reassigned with the same length "
+                    f"({None if old is None else len(old)}), not changed to {new!r}; build a new loss with get()"
+                )
+        for name, variable in self._variables.items():
+            variable.assign(values[name])
+        self._values = values
+
+    def _fn_kwargs(self) -> dict:
+        kwargs = {flag: self._values[flag] for flag in self.spec.flags}
+        kwargs.update(self._variables)
+        if self.spec.uses_class_weights:
+            kwargs.setdefault("class_weights", None)
+        return kwargs
+
+    def call(self, y_true, y_pred):
+        return self.spec.fn(y_true, y_pred, **self._fn_kwargs())
+
+    def per_pixel(self, y_true, y_pred):
+        """Per-pixel losses (B, H, W) for pixel-wise losses; None for region losses."""
+        if self.spec.kind != "pixel":
+            return None
+        y_true = tf.convert_to_tensor(y_true, dtype=self.dtype)
+        y_pred = tf.convert_to_tensor(y_pred, dtype=self.dtype)
+        return self.call(y_true, y_pred)
+
+    def get_config(self) -> dict:
+        config = super().get_config()
+        config.update(loss_id=self.loss_id, **self.params)
+        return config
+
+
+def get(loss_id: str, **params) -> SegLoss:
+    """The loss ``loss_id`` of the registry with ``params`` over its defaults (see :func:`defaults`)."""
+    return SegLoss(loss_id, **params)

@@ -1,0 +1,336 @@
+"""Page-level tests of app.py with streamlit.testing.v1.AppTest: the page as a user drives it
+(sidebar widgets and the Train / Step / Reset buttons), checked against what the page shows and
+against the runs it keeps in st.session_state["runs"].
+
+Every AppTest is a fresh browser session, so its runs are new and trace their train step again:
+the tests keep the number of steps small (a few clicks of `step`)."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from explorer import losses
+
+ROOT = Path(__file__).resolve().parent.parent
+APP = ROOT / "app.py"  # absolute: AppTest.from_file resolves a relative path against this file
+TIMEOUT = 120  # seconds per script run: importing TensorFlow, building runs, tracing the step
+TOY_CLASSES = ROOT / "assets" / "toy" / "classes.json"
+
+
+# -- helpers --------------------------------------------------------------------------------------
+
+
+def fresh_app() -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.run()
+    assert_no_exception(at)
+    return at
+
+
+def assert_no_exception(at: AppTest) -> None:
+    assert not at.exception, "the page raised:\n" + "\n\n".join(f"{e.message}\n{''.join(e.stack_trace)}" for e in at.exception)
+
+
+def runs(at: AppTest) -> dict:
+    return at.session_state["runs"]
+
+
+def steps_per_tick(at: AppTest) -> int:
+    return int(at.slider(key="steps_per_tick").value)
+
+
+def click_step(at: AppTest) -> AppTest:
+    at.button(key="step").click().run()
+    assert_no_exception(at)
+    return at
+
+
+def weights_of(run) -> list[np.ndarray]:
+    return [np.array(w, copy=True) for w in run.model.get_weights()]
+
+
+def same_weights(a: list[np.ndarray], b: list[np.ndarray]) -> bool:
+    return len(a) == len(b) and all(x.shape == y.shape and np.array_equal(x, y) for x, y in zip(a, b))
+
+
+def progress_text(at: AppTest) -> str:
+    bars = at.get("progress")
+    assert bars, "no progress bar on the page"
+    return bars[0].proto.text
+
+
+def progress_step(at: AppTest) -> int:
+    match = re.match(r"Step (\d+) of (\d+)", progress_text(at))
+    assert match, f"unexpected progress text {progress_text(at)!r}"
+    return int(match.group(1))
+
+
+def subheaders(at: AppTest) -> list[str]:
+    return [s.value for s in at.subheader]
+
+
+def figure(at: AppTest, key: str) -> dict:
+    for chart in at.get("plotly_chart"):
+        if chart.key == key or key in (getattr(chart.proto, "id", "") or ""):
+            return json.loads(chart.proto.spec)
+    raise AssertionError(f"no plotly chart with key {key!r}")
+
+
+def error_texts(at: AppTest) -> list[str]:
+    return [e.value for e in at.error]
+
+
+def assert_trained(run, expected_step: int) -> None:
+    state = run.state
+    assert state.step == expected_step
+    assert state.halted is None, state.halted
+    assert state.loss_steps == tuple(range(1, expected_step + 1))
+    assert len(state.loss_values) == expected_step
+    assert all(math.isfinite(v) for v in state.loss_values), state.loss_values
+    latest = state.latest
+    assert latest is not None and latest.step == expected_step
+    assert latest.probabilities is not None and np.isfinite(latest.probabilities).all()
+    np.testing.assert_allclose(latest.probabilities.sum(-1), 1.0, atol=1e-4)
+    assert all(np.isfinite(w).all() for w in run.model.get_weights())
+
+
+# -- tests ----------------------------------------------------------------------------------------
+
+
+def test_page_loads_with_dataset_device_and_untrained_runs():
+    at = fresh_app()
+
+    assert [t.value for t in at.title] == ["Segmentation Loss Explorer"]
+
+    # The class table: one row per class of the bundled dataset, in its order, with its shares.
+    expected = [c["name"] for c in json.loads(TOY_CLASSES.read_text())["classes"]]
+    assert len(expected) == 4
+    tables = [d.value for d in at.dataframe if "class" in d.value.columns]
+    assert len(tables) == 1, [list(d.value.columns) for d in at.dataframe]
+    table = tables[0]
+    assert list(table["class"]) == expected
+    shares = table["% of pixels"].to_numpy(dtype=float)
+    assert shares.sum() == pytest.approx(100, abs=0.05)
+    assert (shares > 0).all() and shares.max() / shares.min() > 10, "the toy dataset should be visibly imbalanced"
+    # ... and the weights of every scheme, one column per class.
+    weight_tables = [d.value for d in at.dataframe if list(d.value.columns) == expected]
+    assert len(weight_tables) == 1 and len(weight_tables[0]) >= 2
+    assert np.isfinite(weight_tables[0].to_numpy(dtype=float)).all()
+
+    # The device line.
+    device = [c.value for c in at.caption if c.value.startswith("Training on ")]
+    assert len(device) == 1 and re.match(r"Training on (CPU|GPU) \(", device[0]), device
+
+    # Controls: Train (not Pause), Step, Reset; the two default runs with their losses.
+    assert at.button(key="train").label.endswith("Train")
+    assert not [b for b in at.button if b.key == "pause"]
+    assert not at.button(key="step").disabled
+    assert at.radio(key="num_runs").value == 2
+    assert at.selectbox(key="A_loss").value == "ce"
+    assert at.selectbox(key="B_loss").value == "focal_tversky"
+
+    # Two untrained runs that already show maps of their initial predictions.
+    assert list(runs(at)) == ["A", "B"]
+    for run in runs(at).values():
+        assert run.state.step == 0 and run.state.halted is None and run.state.loss_values == ()
+        assert run.state.latest is not None and run.state.latest.probabilities is not None
+    assert progress_step(at) == 0
+    assert "Run A: ce" in subheaders(at) and "Run B: focal_tversky" in subheaders(at)
+    assert figure(at, "probs_A")["data"] and figure(at, "probs_B")["data"]
+    assert not [i for i in at.info if "No validation snapshot" in i.value]
+    assert not at.error
+
+
+def test_step_trains_every_run():
+    at = fresh_app()
+    n = steps_per_tick(at)
+    before = {label: weights_of(run) for label, run in runs(at).items()}
+
+    click_step(at)
+    for label, run in runs(at).items():
+        assert_trained(run, n)
+        assert not same_weights(weights_of(run), before[label]), f"run {label}: weights did not change"
+    assert progress_step(at) == n
+    assert at.button(key="step").label == f"Step +{n}"
+
+    click_step(at)
+    for run in runs(at).values():
+        assert_trained(run, 2 * n)
+    assert progress_step(at) == 2 * n
+    # The curves show every run's loss so far.
+    curves = figure(at, "curves")
+    loss_traces = {t["name"]: t for t in curves["data"] if t["name"].endswith(" loss")}
+    assert set(loss_traces) == {"A loss", "B loss"}
+    assert all(len(t["x"]) == 2 * n for t in loss_traces.values())
+    assert not at.error
+
+
+def test_reset_returns_to_step_zero_and_the_initial_weights():
+    at = fresh_app()
+    initial = {label: weights_of(run) for label, run in runs(at).items()}
+    click_step(at)
+    first_losses = {label: run.state.loss_values for label, run in runs(at).items()}
+    assert all(not same_weights(weights_of(run), initial[label]) for label, run in runs(at).items())
+
+    at.button(key="reset").click().run()
+    assert_no_exception(at)
+    for label, run in runs(at).items():
+        assert run.state.step == 0 and run.state.loss_values == () and run.state.events == ()
+        assert same_weights(weights_of(run), initial[label]), f"run {label}: reset did not restore the initial weights"
+        assert int(run.optimizer.iterations.numpy()) == 0
+    assert progress_step(at) == 0
+
+    # A fresh optimizer on the same weights and batches: the same steps give the same losses.
+    click_step(at)
+    for label, run in runs(at).items():
+        np.testing.assert_allclose(run.state.loss_values, first_losses[label], rtol=1e-4, err_msg=f"run {label}")
+
+
+def test_reset_keeps_the_learning_rate_chosen_in_the_sidebar():
+    at = fresh_app()
+    at.select_slider(key="lr").set_value(1e-2).run()
+    assert_no_exception(at)
+    click_step(at)
+    at.button(key="reset").click().run()
+    assert_no_exception(at)
+    for label, run in runs(at).items():
+        assert run.config.learning_rate == pytest.approx(1e-2)
+        assert float(run.optimizer.learning_rate.numpy()) == pytest.approx(1e-2), (
+            f"run {label}: after Reset the optimizer trains with lr {float(run.optimizer.learning_rate.numpy()):g} "
+            "while the sidebar (and run.config) say 0.01"
+        )
+
+
+def test_changing_run_b_loss_carries_on_and_marks_the_curve():
+    at = fresh_app()
+    n = steps_per_tick(at)
+    click_step(at)
+    run_a, run_b = runs(at)["A"], runs(at)["B"]
+    new_loss = "dice"
+    assert new_loss in losses.REGISTRY
+
+    at.selectbox(key="B_loss").set_value(new_loss).run()
+    assert_no_exception(at)
+    assert runs(at)["B"] is run_b, "changing the loss must carry on with the same run, not start a new one"
+    assert run_b.loss.loss_id == new_loss and run_b.config.loss_id == new_loss
+    assert run_b.state.step == n and len(run_b.state.loss_values) == n
+    assert len(run_b.state.events) == 1
+    event_step, event_text = run_b.state.events[0]
+    assert event_step == n and new_loss in event_text and "focal_tversky" in event_text
+    assert runs(at)["A"] is run_a and run_a.state.events == ()
+    assert f"Run B: {new_loss}" in subheaders(at)
+
+    # The change is drawn on the curves: a dotted line and a label at the step of the change.
+    curves = figure(at, "curves")
+    annotations = [a for a in curves["layout"].get("annotations", []) if a.get("text", "").startswith("B:")]
+    assert len(annotations) == 1 and new_loss in annotations[0]["text"] and annotations[0]["x"] == n
+    vlines = [s for s in curves["layout"].get("shapes", []) if s.get("type") == "line" and s.get("x0") == n]
+    assert len(vlines) >= 2  # one on the loss plot, one on the IoU plot
+
+    click_step(at)
+    assert_trained(run_b, 2 * n)
+    assert_trained(run_a, 2 * n)
+    assert run_b.state.events == ((n, event_text),)
+
+
+def test_one_run_then_three_runs():
+    at = fresh_app()
+    n = steps_per_tick(at)
+
+    at.radio(key="num_runs").set_value(1).run()
+    assert_no_exception(at)
+    assert list(runs(at)) == ["A"]
+    assert not [s for s in at.sidebar.selectbox if s.key in ("B_loss", "C_loss")]
+    assert [s for s in subheaders(at) if s.startswith("Run ")] == ["Run A: ce"]
+    click_step(at)
+    assert_trained(runs(at)["A"], n)
+    run_a = runs(at)["A"]
+
+    at.radio(key="num_runs").set_value(3).run()
+    assert_no_exception(at)
+    assert list(runs(at)) == ["A", "B", "C"]
+    assert runs(at)["A"] is run_a and run_a.state.step == n
+    assert at.selectbox(key="C_loss").value == "weighted_ce"
+    # weighted_ce shows its class weights, one box per class, filled by the chosen scheme.
+    weight_boxes = [b for b in at.sidebar.number_input if b.key and re.fullmatch(r"C_.+_w\d", b.key)]
+    assert len(weight_boxes) == 4 and all(b.value > 0 for b in weight_boxes)
+    assert [s for s in subheaders(at) if s.startswith("Run ")] == ["Run A: ce", "Run B: focal_tversky", "Run C: weighted_ce"]
+    # New runs start from run A's initial weights (same seed).
+    for label in ("B", "C"):
+        assert runs(at)[label].state.step == 0
+        assert same_weights(runs(at)[label].initial_weights, run_a.initial_weights)
+    assert progress_step(at) == 0  # the slowest run
+
+    click_step(at)
+    assert_trained(runs(at)["A"], 2 * n)
+    assert_trained(runs(at)["B"], n)
+    assert_trained(runs(at)["C"], n)
+    assert progress_step(at) == n
+    assert all(figure(at, f"probs_{label}")["data"] for label in "ABC")
+    assert not at.error
+
+
+def test_same_seed_same_initial_weights_across_runs_and_sessions():
+    first = fresh_app()
+    a, b = runs(first)["A"], runs(first)["B"]
+    assert same_weights(a.initial_weights, b.initial_weights)
+    assert same_weights(weights_of(a), weights_of(b))
+
+    # Another browser session with the same seed: the very same weights (seeded initializers).
+    second = fresh_app()
+    assert same_weights(runs(second)["A"].initial_weights, a.initial_weights)
+
+    # Another seed: other weights, still shared by both runs of that session.
+    second.number_input(key="seed").set_value(1).run()
+    assert_no_exception(second)
+    a1, b1 = runs(second)["A"], runs(second)["B"]
+    assert a1.config.seed == 1 and b1.config.seed == 1
+    assert not same_weights(a1.initial_weights, a.initial_weights)
+    assert same_weights(a1.initial_weights, b1.initial_weights)
+    assert same_weights(weights_of(a1), a1.initial_weights)
+
+
+def test_nan_guard_halts_with_a_message_and_keeps_finite_weights():
+    at = fresh_app()
+    at.select_slider(key="lr").set_value(10.0).run()
+    assert_no_exception(at)
+    at.slider(key="steps_per_tick").set_value(20).run()
+    assert_no_exception(at)
+    for run in runs(at).values():
+        assert float(run.optimizer.learning_rate.numpy()) == pytest.approx(10.0)
+
+    for _ in range(10):
+        click_step(at)
+        if any(run.state.halted for run in runs(at).values()):
+            break
+    halted = {label: run for label, run in runs(at).items() if run.state.halted}
+    assert halted, f"no run halted at learning rate 10 after {max(r.state.step for r in runs(at).values())} steps"
+
+    messages = error_texts(at)
+    for label, run in halted.items():
+        assert "non-finite" in run.state.halted
+        assert any(m.startswith(f"Run {label}:") and "non-finite" in m for m in messages), messages
+        # The bad update was not applied: the weights are the last good ones, and finite.
+        assert all(np.isfinite(w).all() for w in run.model.get_weights())
+        assert all(math.isfinite(v) for v in run.state.loss_values)
+        assert len(run.state.loss_values) == run.state.step
+
+    # A halted run stays where it is until the user resumes or resets.
+    where = {label: (run.state.step, weights_of(run)) for label, run in halted.items()}
+    click_step(at)
+    for label, run in halted.items():
+        assert run.state.step == where[label][0] and run.state.halted
+        assert same_weights(weights_of(run), where[label][1])
+
+    # Reset clears the halt and the message.
+    at.button(key="reset").click().run()
+    assert_no_exception(at)
+    assert all(run.state.halted is None and run.state.step == 0 for run in runs(at).values())
+    assert not [m for m in error_texts(at) if "non-finite" in m]
