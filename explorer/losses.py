@@ -17,7 +17,7 @@ per pixel ``(batch, ...)``, region losses one per image ``(batch,)``, or a scala
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import keras
@@ -90,8 +90,7 @@ def _safe_pow(x, exponent):
     is floored at 1e-30 for the gradient's sake only: at exactly 0 the value is still ``0**e``
     (1 for e = 0, else 0) with gradient 0; only bases in (0, 1e-30) change, by at most
     ``1e-30**e`` (1e-3 at the smallest exponent any registry range allows, 0.1).
-    Written as exp(e·log x): the same value, and its gradient is measured twice as fast as
-    tf.pow's, which also works out the exponent's."""
+    Written as exp(e·log x): the same value, with a gradient measured 1.7× faster than tf.pow's."""
     exponent = _as(exponent, x)
     powered = tf.exp(exponent * tf.math.log(tf.maximum(x, _POW_FLOOR)))
     return tf.where(x > 0, powered, _as(tf.equal(exponent, 0.0), x))
@@ -124,7 +123,7 @@ def soft_counts(y_true, probs, *, batch: bool = False):
     """Soft TP = Σ p·y, FP = Σ p·(1−y), FN = Σ (1−p)·y summed over the pixels of each image.
 
     Each is (B, C), or (1, C) when ``batch=True`` pools the whole batch. FP and FN are summed
-    directly, not as Σp − TP, so they stay exact (and ≥ 0) for near-perfect predictions."""
+    directly, not as Σp − TP, so they stay accurate (and ≥ 0) for near-perfect predictions."""
     axes = _pixel_axes(probs, batch)
     tp = tf.reduce_sum(probs * y_true, axis=axes)
     fp = tf.reduce_sum(probs * (1.0 - y_true), axis=axes)
@@ -453,8 +452,7 @@ _SPECS = (
         r"(1-y_{ic})\log\left(1-\sigma(z_{ic})\right)\right]",
         source="seed 001",
         notes="One independent sigmoid per channel (multi-label), mean over pixels and channels as "
-        "Keras BinaryCrossentropy. On one-hot masks it ignores that the classes exclude each other; "
-        "the model's probabilities elsewhere in the app are a softmax.",
+        "Keras BinaryCrossentropy. On one-hot masks it ignores that the classes exclude each other.",
     ),
     LossSpec(
         id="focal",
@@ -470,7 +468,8 @@ _SPECS = (
         source="Lin et al. 2017; Keras CategoricalFocalCrossentropy with a list alpha",
         notes="α_c = alpha·w_c: the scalar alpha scales every class (Keras's scalar α; its default "
         "0.25 only scales the loss) and the class weights give the per-class vector (Keras's list α). "
-        "MONAI and kornia put 1−α on class 0 and α on the others instead. γ = 0, α = 1 is ce.",
+        "MONAI and kornia put 1−α on class 0 and α on the others instead, SegLoss a float α on class 0. "
+        "γ = 0, α = 1 is ce.",
     ),
     LossSpec(
         id="binary_focal",

@@ -70,7 +70,7 @@ def training_curves(
         if state.loss_steps:
             values = np.asarray(state.loss_values)
             fig.add_trace(
-                go.Scattergl(
+                go.Scatter(
                     x=state.loss_steps,
                     y=values / values[0] if values[0] else values,
                     customdata=values,

@@ -58,16 +58,9 @@ def live(dataset: Dataset, settings: TrainingSettings) -> None:
 def _live(dataset: Dataset, settings: TrainingSettings) -> None:
     runs = session.runs()
     training = st.session_state.get("training", False)
-    # One fixed slot for the compile spinner, so the elements below keep their places.
-    status = st.empty()
-    # Ticks train only in the fragment's own reruns: a full rerun (a button, a slider) then
-    # finishes at once instead of waiting for a tick, and no stale element lingers on the page.
-    if training and not session.is_full_run():
-        _advance(status, runs, settings.steps_per_tick, settings.max_steps, settings.evaluate_every)
-        if all(r.state.halted or r.state.step >= settings.max_steps for r in runs.values()):
-            _pause()
-            st.rerun()  # the whole page, so the Train button comes back
-    elif steps := st.session_state.pop("pending_steps", 0):
+    full_run = session.is_full_run()
+    status = st.empty()  # one fixed slot for the compile spinner: nothing below moves
+    if steps := st.session_state.pop("pending_steps", 0):
         _advance(status, runs, steps, settings.max_steps, evaluate_every=1)
 
     _progress(runs, dataset, settings)
@@ -77,6 +70,15 @@ def _live(dataset: Dataset, settings: TrainingSettings) -> None:
     )
     image_index = st.slider("Validation image", 0, len(dataset.val_images) - 1, 0, key="val_image")
     _maps(runs, dataset, image_index)
+
+    # The tick trains after drawing: the page is fresh while it trains (Streamlit fades what a
+    # running fragment has not redrawn yet) and the next tick draws the result. Only the
+    # fragment's own reruns train, so a full rerun (a button, a slider) finishes at once.
+    if training and not full_run:
+        _advance(status, runs, settings.steps_per_tick, settings.max_steps, settings.evaluate_every)
+        if all(r.state.halted or r.state.step >= settings.max_steps for r in runs.values()):
+            _pause()
+            st.rerun()  # the whole page, so the Train button comes back
 
 
 def _advance(status, runs: dict[str, Run], steps: int, max_steps: int, evaluate_every: int) -> None:
