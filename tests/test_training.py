@@ -7,6 +7,7 @@ import dataclasses
 import numpy as np
 import pytest
 
+from explorer import losses, weights
 from explorer.data import Dataset, load_toy
 from explorer.model import build_unet
 from explorer.training import Run, RunConfig, batch_indices
@@ -24,6 +25,11 @@ def tiny_dataset(num_train: int = 24, size: int = 16, num_classes: int = 3, seed
             images[i, y : y + 4, x : x + 4, c - 1] += 0.7
     return Dataset("tiny", tuple(f"c{c}" for c in range(num_classes)), ("#000000", "#ff0000", "#00ff00")[:num_classes],
                    images[:num_train], masks[:num_train], images[num_train:], masks[num_train:])
+
+
+@pytest.fixture(scope="module")
+def toy() -> Dataset:
+    return load_toy()
 
 
 def small_config(**changes) -> RunConfig:
@@ -172,9 +178,8 @@ def test_reset_keeps_the_learning_rate_chosen_now():
     assert float(run.optimizer.learning_rate) == pytest.approx(0.01)
 
 
-def test_a_few_hundred_steps_learn_the_toy_dataset():
-    data = load_toy()
-    run = Run(RunConfig(loss_id="ce", learning_rate=3e-3), data)
+def test_a_few_hundred_steps_learn_the_toy_dataset(toy):
+    run = Run(RunConfig(loss_id="ce", learning_rate=3e-3), toy)
     first_iou = run.state.latest.scores.iou
     run.advance(300)
     losses = np.array(run.state.loss_values)
@@ -183,3 +188,15 @@ def test_a_few_hundred_steps_learn_the_toy_dataset():
     assert scores.mean_iou > np.nanmean(first_iou) + 0.2
     # The common object class is learned; the rare ones are what the loss comparison is about.
     assert scores.iou[1] > 0.5
+
+
+@pytest.mark.parametrize("loss_id", list(losses.REGISTRY))
+def test_every_loss_trains_the_unet_on_the_toy_set_without_a_nan(loss_id, toy):
+    counts = weights.count_pixels(toy.train_masks, toy.num_classes)
+    class_weights = tuple(weights.class_weights(counts, "balanced").weights)
+    run = Run(RunConfig(loss_id=loss_id, class_weights=class_weights, learning_rate=3e-3), toy)
+    state = run.advance(200, evaluate_every=50)
+    assert state.halted is None, state.halted
+    assert state.step == 200 and np.isfinite(state.loss_values).all()
+    assert all(np.isfinite(w).all() for w in run.model.get_weights())
+    assert np.isfinite(state.latest.probabilities).all()

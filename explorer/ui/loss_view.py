@@ -1,0 +1,30 @@
+"""Each run's loss as the library defines it: formula, parameters in use, source and the
+conventions other libraries use for the same name."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from explorer import losses
+from explorer.training import Run
+
+
+def show(runs: dict[str, Run]) -> None:
+    with st.expander("The losses of these runs: formula, source, conventions", expanded=True):
+        for column, (label, run) in zip(st.columns(len(runs)), runs.items()):
+            spec = losses.REGISTRY[run.loss.loss_id]
+            with column:
+                st.markdown(f"**Run {label}: {spec.name}** · `{spec.id}` · {spec.kind}-wise")
+                st.latex(spec.formula)
+                values = ", ".join(f"{k} = {_fmt(v)}" for k, v in run.loss.params.items() if k != "from_logits")
+                st.caption(f"In use: {values or 'no parameters'}")
+                st.caption(f"Source: {spec.source}")
+                st.caption(spec.notes)
+
+
+def _fmt(value) -> str:
+    if isinstance(value, list):
+        return "[" + ", ".join(f"{v:.3g}" for v in value) + "]"
+    if isinstance(value, float):
+        return f"{value:.3g}"
+    return str(value)
