@@ -200,3 +200,20 @@ def test_every_loss_trains_the_unet_on_the_toy_set_without_a_nan(loss_id, toy):
     assert state.step == 200 and np.isfinite(state.loss_values).all()
     assert all(np.isfinite(w).all() for w in run.model.get_weights())
     assert np.isfinite(state.latest.probabilities).all()
+
+
+def test_a_dropped_run_leaves_no_traced_graph_behind():
+    """A closed browser session drops its runs: their traced train step must go with them
+    (TensorFlow's distribute all-reduce used to pin it in a global gradient registry)."""
+    import gc
+    import weakref
+
+    from tensorflow.python.framework.func_graph import FuncGraph
+
+    run = Run(small_config(), tiny_dataset())
+    run.advance(2)
+    graphs = [weakref.ref(g) for g in gc.get_objects() if isinstance(g, FuncGraph) and g.name == "train_step"]
+    assert graphs, "the train step was traced"
+    del run
+    gc.collect()
+    assert all(g() is None for g in graphs)
