@@ -10,7 +10,7 @@ import streamlit as st
 from explorer import metrics, plots
 from explorer.data import Dataset
 from explorer.training import Run
-from explorer.ui import session
+from explorer.ui import capacity, session
 from explorer.ui.dataset_view import enlarge
 from explorer.ui.sidebar import TrainingSettings
 
@@ -30,6 +30,7 @@ def controls(settings: TrainingSettings) -> None:
 
 def _pause() -> None:
     st.session_state.training = False
+    capacity.slots().release(capacity.session_id())
     for run in session.runs().values():
         run.snapshot()
 
@@ -48,6 +49,7 @@ def _reset() -> None:
     for run in session.runs().values():
         run.reset()
     st.session_state.training = False
+    capacity.slots().release(capacity.session_id())
 
 
 def live(dataset: Dataset, settings: TrainingSettings) -> None:
@@ -75,6 +77,14 @@ def _live(dataset: Dataset, settings: TrainingSettings) -> None:
     # running fragment has not redrawn yet) and the next tick draws the result. Only the
     # fragment's own reruns train, so a full rerun (a button, a slider) finishes at once.
     if training and not full_run:
+        place = capacity.slots().acquire(capacity.session_id())
+        if place:
+            status.info(
+                f"The server is busy: {capacity.MAX_TRAINING_SESSIONS} sessions are training. Yours waits "
+                f"(place {place} in the queue) and starts by itself when one pauses or finishes.",
+                icon=":material/hourglass_top:",
+            )
+            return
         _advance(status, runs, settings.steps_per_tick, settings.max_steps, settings.evaluate_every)
         if all(r.state.halted or r.state.step >= settings.max_steps for r in runs.values()):
             _pause()

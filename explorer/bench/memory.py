@@ -1,0 +1,79 @@
+"""Memory and long-run figures (a script, not a test): resident memory over 30 reset-and-train
+cycles, over 20 sessions' runs created, trained and dropped, and over one long run, with the
+step time at its start and its end.
+
+    python -m explorer.bench.memory [--long-steps 5000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import time
+
+import numpy as np
+
+from explorer import data
+from explorer.training import Run, RunConfig
+
+
+def rss_mib() -> float:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def _row(label: str, values: list[float]) -> str:
+    return f"{label:44s} first {values[0]:7.0f}  max {max(values):7.0f}  last {values[-1]:7.0f} MiB"
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--cycles", type=int, default=30)
+    parser.add_argument("--sessions", type=int, default=20)
+    parser.add_argument("--long-steps", type=int, default=5000)
+    args = parser.parse_args(argv)
+    dataset = data.load_toy()
+    print(f"start: {rss_mib():.0f} MiB")
+
+    run = Run(RunConfig(), dataset)
+    cycles = []
+    for _ in range(args.cycles):
+        run.reset()
+        run.advance(20, evaluate_every=10)
+        cycles.append(rss_mib())
+    print(_row(f"{args.cycles} reset-and-train cycles (20 steps)", cycles))
+    del run
+
+    sessions = []
+    for i in range(args.sessions):
+        # What a browser session holds: two runs with different losses, trained a little.
+        runs = [Run(RunConfig(loss_id=loss), dataset) for loss in ("ce", "focal_tversky")]
+        for r in runs:
+            r.advance(10, evaluate_every=5)
+        del runs, r
+        gc.collect()
+        sessions.append(rss_mib())
+    print(_row(f"{args.sessions} sessions opened, trained, closed", sessions))
+
+    run = Run(RunConfig(), dataset)
+    window = min(500, args.long_steps // 4)
+    times, memory = [], []
+    for step in range(0, args.long_steps, window):
+        start = time.perf_counter()
+        run.advance(window, evaluate_every=20)  # the page's default validation cadence
+        times.append((time.perf_counter() - start) / window)
+        memory.append(rss_mib())
+    print(_row(f"long run, {args.long_steps} steps (every {window})", memory))
+    print(
+        f"long run step time: first {window} steps {1000 * times[0]:.1f} ms, last {window} {1000 * times[-1]:.1f} ms "
+        f"(ratio {times[-1] / times[0]:.2f}); history holds {len(run.state.loss_values)} losses, "
+        f"{len(run.state.evaluations)} evaluations, {sum(e.probabilities is not None for e in run.state.evaluations)} with predictions"
+    )
+    print(f"median step {1000 * np.median(times):.1f} ms")
+
+
+if __name__ == "__main__":
+    main()

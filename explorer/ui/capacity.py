@@ -1,0 +1,68 @@
+"""A cap on how many browser sessions train at once, shared by the whole server process.
+
+Every training step uses all cores, so N sessions training together each run N times slower.
+With the cap, the first MAX_TRAINING_SESSIONS sessions that press Train hold a slot until they
+pause or finish; the others wait, and the page says so, instead of slowing everyone down. A slot
+whose session stopped ticking (tab closed) is taken back after STALE_SECONDS.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+import uuid
+
+import streamlit as st
+
+MAX_TRAINING_SESSIONS = int(os.environ.get("EXPLORER_MAX_TRAINING_SESSIONS", "2"))
+STALE_SECONDS = 10.0
+
+
+class TrainingSlots:
+    def __init__(self, size: int, stale_seconds: float = STALE_SECONDS, clock=time.monotonic):
+        self.size = size
+        self.stale_seconds = stale_seconds
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._holders: dict[str, float] = {}  # session id → last tick
+        self._waiting: dict[str, float] = {}  # session id → last ask, in order of arrival
+
+    def acquire(self, session_id: str) -> int:
+        """0 if `session_id` holds a slot (now or already); else its place in the queue (1 = next).
+        Sessions are served in order of arrival; calling again keeps the place."""
+        with self._lock:
+            now = self._clock()
+            for table in (self._holders, self._waiting):
+                for sid, seen in list(table.items()):
+                    if now - seen > self.stale_seconds:
+                        del table[sid]
+            if session_id in self._holders:
+                self._holders[session_id] = now
+                return 0
+            self._waiting[session_id] = now  # a key already present keeps its place
+            place = list(self._waiting).index(session_id)
+            free = self.size - len(self._holders)
+            if place < free:
+                del self._waiting[session_id]
+                self._holders[session_id] = now
+                return 0
+            return place - free + 1
+
+    def release(self, session_id: str) -> None:
+        with self._lock:
+            self._holders.pop(session_id, None)
+            self._waiting.pop(session_id, None)
+
+    def holders(self) -> int:
+        with self._lock:
+            return len(self._holders)
+
+
+@st.cache_resource
+def slots() -> TrainingSlots:
+    return TrainingSlots(MAX_TRAINING_SESSIONS)
+
+
+def session_id() -> str:
+    return st.session_state.setdefault("session_id", uuid.uuid4().hex)
