@@ -14,7 +14,59 @@ from explorer.training import RunConfig
 from explorer.ui.session import RUN_LABELS
 
 DEFAULT_LOSSES = {"A": "ce", "B": "focal_tversky", "C": "weighted_ce"}
+DEFAULT_SCHEME = "balanced"
+
+# The widgets' options and ranges, shared with explorer/ui/link.py (which fills these widgets from
+# a link and must offer them only values they accept).
+NUM_RUNS = (1, 2, 3)
+DEFAULT_NUM_RUNS = 2
 LEARNING_RATES = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1, 1.0, 10.0)
+DEFAULT_LEARNING_RATE = 1e-3
+BATCH_SIZES = (4, 8, 16, 32)
+DEFAULT_BATCH_SIZE = 16
+SEED_RANGE = (0, 10_000)
+MAX_STEPS_RANGE = (10, 20_000)
+DEFAULT_MAX_STEPS = 600
+STEPS_PER_TICK_RANGE = (1, 20)
+DEFAULT_STEPS_PER_TICK = 5
+EVALUATE_EVERY_RANGE = (5, 100)
+DEFAULT_EVALUATE_EVERY = 20
+WEIGHT_RANGE = (0.0, 1e4)
+
+# The widget keys: one definition, used here and by explorer/ui/link.py.
+SHARED_KEYS = {
+    "num_runs": "num_runs",
+    "learning_rate": "lr",
+    "batch_size": "batch_size",
+    "seed": "seed",
+    "max_steps": "max_steps",
+    "steps_per_tick": "steps_per_tick",
+    "evaluate_every": "evaluate_every",
+}
+
+
+def loss_key(label: str) -> str:
+    return f"{label}_loss"
+
+
+def param_key(label: str, loss_id: str, param: str) -> str:
+    return f"{label}_{loss_id}_{param}"
+
+
+def batch_key(label: str, loss_id: str) -> str:
+    return f"{label}_{loss_id}_batch"
+
+
+def background_key(label: str, loss_id: str) -> str:
+    return f"{label}_{loss_id}_bg"
+
+
+def scheme_key(label: str) -> str:
+    return f"{label}_scheme"
+
+
+def weight_key(label: str, scheme: str, class_index: int) -> str:
+    return f"{label}_{scheme}_w{class_index}"
 
 
 @dataclass(frozen=True)
@@ -27,13 +79,14 @@ class TrainingSettings:
 def settings(dataset: Dataset, counts: weights.ClassCounts) -> tuple[dict[str, RunConfig], TrainingSettings]:
     with st.sidebar:
         st.header("Training")
-        num_runs = st.radio("Runs side by side", (1, 2, 3), index=1, horizontal=True, key="num_runs")
-        learning_rate = st.select_slider("Learning rate (Adam)", LEARNING_RATES, value=1e-3, key="lr", format_func=lambda v: f"{v:g}")
-        batch_size = st.select_slider("Batch size", (4, 8, 16, 32), value=16, key="batch_size")
-        seed = st.number_input("Seed (initial weights and batch order)", 0, 10_000, 0, key="seed")
-        max_steps = st.number_input("Train until step", 10, 20_000, 600, step=50, key="max_steps")
-        steps_per_tick = st.slider("Steps between page updates", 1, 20, 5, key="steps_per_tick")
-        evaluate_every = st.slider("Validate (metrics and maps) every", 5, 100, 20, 5, key="evaluate_every", help="steps; the validation pass over 100 images costs about as much as 5 training steps")
+        keys = SHARED_KEYS
+        num_runs = st.radio("Runs side by side", NUM_RUNS, index=NUM_RUNS.index(DEFAULT_NUM_RUNS), horizontal=True, key=keys["num_runs"])
+        learning_rate = st.select_slider("Learning rate (Adam)", LEARNING_RATES, value=DEFAULT_LEARNING_RATE, key=keys["learning_rate"], format_func=lambda v: f"{v:g}")
+        batch_size = st.select_slider("Batch size", BATCH_SIZES, value=DEFAULT_BATCH_SIZE, key=keys["batch_size"])
+        seed = st.number_input("Seed (initial weights and batch order)", *SEED_RANGE, SEED_RANGE[0], key=keys["seed"])
+        max_steps = st.number_input("Train until step", *MAX_STEPS_RANGE, DEFAULT_MAX_STEPS, step=50, key=keys["max_steps"])
+        steps_per_tick = st.slider("Steps between page updates", *STEPS_PER_TICK_RANGE, DEFAULT_STEPS_PER_TICK, key=keys["steps_per_tick"])
+        evaluate_every = st.slider("Validate (metrics and maps) every", *EVALUATE_EVERY_RANGE, DEFAULT_EVALUATE_EVERY, 5, key=keys["evaluate_every"], help="steps; the validation pass over 100 images costs about as much as 5 training steps")
         shared = dict(learning_rate=float(learning_rate), batch_size=int(batch_size), seed=int(seed))
         configs = {}
         for label in RUN_LABELS[:num_runs]:
@@ -49,15 +102,15 @@ def _run_config(label: str, dataset: Dataset, counts: weights.ClassCounts, share
         ids,
         index=ids.index(DEFAULT_LOSSES[label]),
         format_func=lambda i: losses.REGISTRY[i].name,
-        key=f"{label}_loss",
+        key=loss_key(label),
     )
     spec = losses.REGISTRY[loss_id]
     params = {}
     for p in spec.params:
-        params[p.name] = st.slider(p.name, float(p.min), float(p.max), float(p.default), float(p.step), format="%.3g", help=p.help, key=f"{label}_{loss_id}_{p.name}")
+        params[p.name] = st.slider(p.name, float(p.min), float(p.max), float(p.default), float(p.step), format="%.3g", help=p.help, key=param_key(label, loss_id, p.name))
     if spec.kind == "region":
-        params["batch"] = st.checkbox("Pool counts over the batch", False, key=f"{label}_{loss_id}_batch", help="batch=True: one ratio per class over the whole batch instead of per image.")
-        params["include_background"] = st.checkbox("Include background", True, key=f"{label}_{loss_id}_bg", help="include_background=False drops class 0 from the mean.")
+        params["batch"] = st.checkbox("Pool counts over the batch", False, key=batch_key(label, loss_id), help="batch=True: one ratio per class over the whole batch instead of per image.")
+        params["include_background"] = st.checkbox("Include background", True, key=background_key(label, loss_id), help="include_background=False drops class 0 from the mean.")
     class_weights = None
     if spec.uses_class_weights:
         class_weights = _class_weights(label, dataset, counts)
@@ -69,9 +122,9 @@ def _class_weights(label: str, dataset: Dataset, counts: weights.ClassCounts) ->
     scheme = st.selectbox(
         "Class weights",
         schemes,
-        index=schemes.index("balanced"),
+        index=schemes.index(DEFAULT_SCHEME),
         format_func=lambda s: weights.SCHEMES[s].name,
-        key=f"{label}_scheme",
+        key=scheme_key(label),
         help="Counted over the whole training set.",
     )
     result = weights.class_weights(counts, scheme, class_names=dataset.class_names)
@@ -81,6 +134,6 @@ def _class_weights(label: str, dataset: Dataset, counts: weights.ClassCounts) ->
     # The scheme is part of each key, so switching scheme refills the boxes with its weights.
     for c, name in enumerate(dataset.class_names):
         chosen.append(
-            st.number_input(name, 0.0, 1e4, float(np.round(result.weights[c], 4)), format="%.4f", key=f"{label}_{scheme}_w{c}")
+            st.number_input(name, *WEIGHT_RANGE, float(np.round(result.weights[c], 4)), format="%.4f", key=weight_key(label, scheme, c))
         )
     return tuple(float(w) for w in chosen)
