@@ -1,0 +1,361 @@
+"""The "Your data" section of the page, driven with streamlit.testing.v1.AppTest, whose
+``file_uploader`` accepts files in Streamlit 1.67 (``set_value([(name, bytes, mime), ...])``): the
+same path as a browser upload, through the real widgets. Good files show their statistics, pairs
+train the runs, predictions are scored; bad files are refused with a message each, and the runs,
+their history and the other uploads stay as they were."""
+
+from __future__ import annotations
+
+import io
+import pickle
+import struct
+import zipfile
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from streamlit.testing.v1 import AppTest
+
+from explorer import losses, weights
+
+ROOT = Path(__file__).resolve().parent.parent
+APP = ROOT / "app.py"  # absolute: AppTest.from_file resolves a relative path against this file
+TIMEOUT = 180  # seconds per script run: TensorFlow, the runs, tracing the planes of the uploads
+
+
+# -- files ------------------------------------------------------------------------------------------
+
+
+def encode(array_or_image, fmt: str = "PNG") -> bytes:
+    image = Image.fromarray(array_or_image) if isinstance(array_or_image, np.ndarray) else array_or_image
+    buffer = io.BytesIO()
+    image.save(buffer, fmt)
+    return buffer.getvalue()
+
+
+def index_mask(height: int, width: int, classes: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    mask = np.zeros((height, width), np.uint8)
+    for c in range(1, classes):
+        y, x = rng.integers(0, height - 10), rng.integers(0, width - 10)
+        mask[y : y + 3 + 2 * c, x : x + 6] = c
+    return mask
+
+
+def npy(array: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    np.save(buffer, array)
+    return buffer.getvalue()
+
+
+def png_claiming(width: int, height: int) -> bytes:
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(bytes(64))) + chunk(b"IEND", b"")
+
+
+def zip_of(files: dict[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in files.items():
+            archive.writestr(name, data)
+    return buffer.getvalue()
+
+
+def png_file(name: str, data: bytes) -> tuple[str, bytes, str]:
+    return (name, data, "image/png")
+
+
+def pairs_zip(count: int = 8) -> tuple[bytes, dict[str, np.ndarray]]:
+    rng = np.random.default_rng(1)
+    files, masks = {}, {}
+    for i in range(count):
+        mask = index_mask(48, 40, 3, seed=i)
+        masks[f"{i:04d}"] = mask
+        image = (rng.random((48, 40, 3)) * 80).astype(np.uint8)
+        image[mask == 1] = (220, 60, 60)
+        image[mask == 2] = (60, 60, 220)
+        files[f"images/{i:04d}.png"] = encode(image)
+        files[f"masks/{i:04d}.png"] = encode(mask)
+    return zip_of(files), masks
+
+
+# -- the page -------------------------------------------------------------------------------------------
+
+
+def fresh_app() -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.run()
+    assert_no_exception(at)
+    return at
+
+
+def assert_no_exception(at: AppTest) -> None:
+    assert not at.exception, "the page raised:\n" + "\n\n".join(f"{e.message}\n{''.join(e.stack_trace)}" for e in at.exception)
+
+
+def upload(at: AppTest, key: str, files) -> AppTest:
+    at.file_uploader(key=key).set_value(files).run()
+    assert_no_exception(at)
+    return at
+
+
+def class_table(at: AppTest):
+    tables = [d.value for d in at.dataframe if "pixels" in d.value.columns]
+    assert len(tables) == 1, [list(d.value.columns) for d in at.dataframe]
+    return tables[0]
+
+
+def weights_table(at: AppTest, class_names):
+    tables = [d.value for d in at.dataframe if list(d.value.columns) == list(class_names) and "Balanced (scikit-learn)" in d.value.index]
+    return tables
+
+
+def errors(at: AppTest) -> str:
+    return "\n".join(e.value for e in at.error)
+
+
+def charts(at: AppTest) -> set[str]:
+    return {c.key for c in at.get("plotly_chart") if c.key}
+
+
+def history(at: AppTest) -> dict:
+    return {label: (run, run.state.step, run.state.loss_values) for label, run in at.session_state["runs"].items()}
+
+
+def assert_runs_kept(at: AppTest, before: dict) -> None:
+    runs = at.session_state["runs"]
+    assert list(runs) == list(before)
+    for label, (run, step, values) in before.items():
+        assert runs[label] is run, f"run {label} was rebuilt"
+        assert run.state.step == step and run.state.loss_values == values, f"run {label} lost its history"
+
+
+# -- tests ------------------------------------------------------------------------------------------------
+
+
+def test_index_masks_show_their_classes_weights_warning_and_planes():
+    at = fresh_app()
+    toy = at.session_state["runs"]["A"].data
+    before = history(at)
+    arrays = [index_mask(48, 40, 3, 0), index_mask(30, 64, 3, 1), index_mask(40, 40, 2, 2)]
+    upload(at, "upload_masks", [png_file(f"m{i}.png", encode(a)) for i, a in enumerate(arrays)])
+    at.number_input(key="upload_num_classes").set_value(4).run()
+    at.text_input(key="upload_class_names").set_value("background, cell, vessel, tumour").run()
+    assert_no_exception(at)
+
+    table = class_table(at)
+    expected = weights.count_pixels(arrays, 4)
+    assert list(table["class"]) == ["background", "cell", "vessel", "tumour"]
+    np.testing.assert_array_equal(table["pixels"].to_numpy(), expected.pixels)
+    np.testing.assert_allclose(table["% of pixels"].to_numpy(), np.round(100 * expected.frequencies, 4))
+    np.testing.assert_allclose(table["% of images"].to_numpy(), [100, 100, 66.7, 0], atol=0.05)
+    [weight_table] = weights_table(at, table["class"])
+    assert np.isfinite(weight_table.to_numpy(dtype=float)).all()
+    assert (weight_table["tumour"] == 0).all()  # no pixels: weight 0 under every scheme
+    assert any("No pixels of tumour" in w.value for w in at.warning)
+    assert {"upload_plane_A", "upload_plane_B"} <= charts(at)
+    assert not at.error
+    # Statistics only: the runs still train on the toy dataset, untouched.
+    assert_runs_kept(at, before)
+    assert at.session_state["runs"]["A"].data is toy
+
+
+def test_colour_masks_palette_table_is_editable():
+    at = fresh_app()
+    palette = np.array([(0, 0, 0), (255, 0, 0), (0, 0, 255)], np.uint8)
+    arrays = [index_mask(40, 48, 3, 3), index_mask(40, 48, 3, 4)]
+    upload(at, "upload_masks", [png_file(f"c{i}.png", encode(palette[a])) for i, a in enumerate(arrays)])
+    [editor] = at.data_editor
+    colours = list(editor.value["colour"])
+    assert sorted(colours) == ["#000000", "#0000ff", "#ff0000"]
+    assert editor.value["class"][colours.index("#000000")] == 0
+    table = class_table(at)
+    assert len(table) == 3
+    total = sum(a.size for a in arrays)
+    red_class = int(editor.value["class"][colours.index("#ff0000")])
+    blue_class = int(editor.value["class"][colours.index("#0000ff")])
+    assert table["pixels"][red_class] == sum((a == 1).sum() for a in arrays)
+
+    # Merge blue into red's class.
+    at.session_state[editor.key] = {"edited_rows": {colours.index("#0000ff"): {"class": red_class}}, "added_rows": [], "deleted_rows": []}
+    at.run()
+    assert_no_exception(at)
+    table = class_table(at)
+    merged = sum(((a == 1) | (a == 2)).sum() for a in arrays)
+    if blue_class > red_class:  # the largest class is gone: two classes
+        assert len(table) == 2
+    else:  # a class in the middle is left empty: still three, one with no pixels (and a warning)
+        assert len(table) == 3 and table["pixels"][blue_class] == 0
+        assert any("No pixels of class" in w.value for w in at.warning)
+    assert table["pixels"][red_class] == merged
+    assert table["pixels"].sum() == total
+    # A class beyond MAX: refused with a message, the last valid classes stay.
+    at.session_state[editor.key] = {"edited_rows": {colours.index("#0000ff"): {"class": 1}}, "added_rows": [], "deleted_rows": []}
+    at.number_input(key="upload_num_classes").set_value(1).run()
+    assert_no_exception(at)
+    assert "Raise the number of classes" in errors(at)
+    assert len(class_table(at)) >= 2
+
+
+BAD_MASKS = {
+    "text.png": (b"this is a text file, not an image\n", "is not an image that can be read"),
+    "empty.png": (b"", "is empty (0 bytes)"),
+    "pixel.png": (encode(np.zeros((1, 1), np.uint8)), "is only 1×1 pixels"),
+    "bomb.png": (png_claiming(20000, 20000), "decompression bomb"),
+    "mask16.png": (encode(Image.fromarray(np.full((32, 32), 1000, np.uint16))), "values up to 1000"),
+    "classes300.png": (encode(Image.fromarray((np.arange(3000) % 300).astype(np.uint16).reshape(60, 50))), "300 distinct values"),
+    "cmyk.tif": (encode(Image.new("CMYK", (32, 32), (0, 200, 0, 0)), "TIFF"), "CMYK"),
+    "float.tif": (encode(Image.fromarray(np.full((16, 16), 0.5, np.float32)), "TIFF"), "floating-point"),
+    "traversal.zip": (zip_of({"../evil.png": encode(index_mask(32, 32, 2, 0))}), "outside the archive"),
+    "nested.zip": (zip_of({"inner.zip": zip_of({"a.png": encode(index_mask(32, 32, 2, 0))})}), "nested archives"),
+    "notazip.zip": (b"plain text", "is named .zip but is not a zip archive"),
+}
+
+
+def corrupt_png() -> bytes:
+    data = bytearray(encode(index_mask(64, 64, 3, 9)))
+    start = data.index(b"IDAT") + 4
+    data[start : start + 40] = bytes(40)
+    return bytes(data)
+
+
+def animated_gif() -> bytes:
+    frames = [Image.fromarray(index_mask(32, 32, 3, i)).convert("P") for i in range(3)]
+    buffer = io.BytesIO()
+    frames[0].save(buffer, "GIF", save_all=True, append_images=frames[1:], duration=50)
+    return buffer.getvalue()
+
+
+def anti_aliased() -> bytes:
+    yy, xx = np.mgrid[:96, :96]
+    t = np.clip((30 - np.hypot(yy - 48, xx - 48)) / 5 + 0.5, 0, 1)
+    rgb = np.stack([t * 255, (1 - t) * xx * 2.5, (yy / 96) * 200 * (1 - t)], -1).astype(np.uint8)
+    return encode(rgb)
+
+
+def test_bad_masks_are_refused_one_by_one_and_nothing_else_changes():
+    at = fresh_app()
+    at.button(key="step").click().run()
+    assert_no_exception(at)
+    good = index_mask(40, 40, 3, 5)
+    upload(at, "upload_masks", [png_file("good.png", encode(good))])
+    before = history(at)
+    assert before["A"][1] > 0
+
+    bad = dict(BAD_MASKS)
+    bad["corrupt.png"] = (corrupt_png(), "damaged")
+    bad["animated.gif"] = (animated_gif(), "animated GIF (3 frames)")
+    bad["antialiased.png"] = (anti_aliased(), "distinct colours")
+    assert len(bad) >= 14
+    files = [png_file("good.png", encode(good)), png_file("good2.png", encode(index_mask(40, 40, 3, 6)))]
+    files += [(name, data, "application/octet-stream") for name, (data, _) in bad.items()]
+    upload(at, "upload_masks", files)
+    text = errors(at)
+    assert f"{len(bad)} files refused" in text
+    for name, (_, reason) in bad.items():
+        line = next((line for line in text.splitlines() if name in line), None)
+        assert line is not None, f"{name} is not named in:\n{text}"
+        assert reason in line, f"{name}: expected {reason!r} in {line!r}"
+    assert len(class_table(at)) == 3 and class_table(at)["pixels"].sum() == 2 * 40 * 40  # the two good masks
+    assert_runs_kept(at, before)
+
+    # An upload of only bad files: its reason, and the previous masks stay on the page.
+    upload(at, "upload_masks", [png_file("empty.png", b""), png_file("text.png", b"no")])
+    assert "None of these files could be read as a mask" in errors(at)
+    assert any("Still using your previous masks (2 files)" in i.value for i in at.info)
+    assert class_table(at)["pixels"].sum() == 2 * 40 * 40
+    assert_runs_kept(at, before)
+    # The toy dataset's own panel is still there.
+    assert [d for d in at.dataframe if list(d.value.columns) == ["class", "colour", "% of pixels", "% of images"]]
+
+
+def test_image_mask_pairs_train_the_runs_and_bad_images_keep_them():
+    at = fresh_app()
+    toy = at.session_state["runs"]["A"].data
+    data, masks = pairs_zip(8)
+    upload(at, "upload_masks", [("pairs.zip", data, "application/zip")])
+    assert len(class_table(at)) == 3
+    assert any("8 image–mask pairs" in m.value for m in at.markdown)
+    at.toggle(key="upload_train").set_value(True).run()
+    assert_no_exception(at)
+    runs = at.session_state["runs"]
+    dataset = runs["A"].data
+    assert dataset is not toy and all(run.data is dataset for run in runs.values())
+    assert dataset.num_classes == 3 and dataset.train_images.shape[1:] == (64, 64, 3)
+    assert len(dataset.val_images) == 2 and len(dataset.train_images) >= 32
+    assert any(e.label.startswith("Dataset: your data") for e in at.expander)
+    # The sidebar's class weights are your data's, not the toy dataset's (same box keys).
+    scheme = at.selectbox(key="B_scheme").value
+    expected = weights.class_weights(weights.count_pixels(dataset.train_masks, 3), scheme).weights
+    boxes = [b.value for b in at.sidebar.number_input if b.key and b.key.startswith(f"B_{scheme}_w")]
+    np.testing.assert_allclose(boxes, np.round(expected, 4), atol=1e-4)
+    at.button(key="step").click().run()
+    assert_no_exception(at)
+    assert all(run.state.step > 0 and np.isfinite(run.state.loss_values).all() for run in runs.values())
+    before = history(at)
+
+    # Bad images (and an unpaired one) on the images tab: refused, the runs train on as they were.
+    files = [
+        png_file("0001.png", b"not an image"),
+        png_file("bomb.png", png_claiming(20000, 20000)),
+        png_file("lonely.png", encode(np.zeros((48, 40, 3), np.uint8))),
+        png_file("0003.png", encode(np.zeros((48, 40, 3), np.uint8))),  # a second image for mask 0003
+    ]
+    upload(at, "upload_images", files)
+    text = errors(at)
+    assert "0001.png" in text and "bomb.png" in text and "decompression bomb" in text
+    warnings_text = "\n".join(w.value for w in at.warning)
+    assert "lonely.png" in warnings_text and "has no mask with the same name" in warnings_text
+    assert "0003.png** has the same name as" in warnings_text
+    assert_runs_kept(at, before)
+    assert at.session_state["runs"]["A"].data is dataset
+
+    # Switching back: the runs start afresh on the toy dataset.
+    at.toggle(key="upload_train").set_value(False).run()
+    assert_no_exception(at)
+    assert all(run.data is toy and run.state.step == 0 for run in at.session_state["runs"].values())
+
+
+def test_prediction_is_scored_under_every_loss_and_bad_predictions_are_refused():
+    at = fresh_app()
+    before = history(at)
+    truth = index_mask(40, 48, 3, 7)
+    upload(at, "upload_masks", [png_file("0007.png", encode(truth))])
+    rng = np.random.default_rng(0)
+    good = rng.dirichlet(np.ones(3), size=truth.shape).astype(np.float32)
+    nan = good.copy()
+    nan[2, 3] = np.nan
+    files = [
+        ("0007_probs.npy", npy(good), "application/octet-stream"),
+        ("nan.npy", npy(nan), "application/octet-stream"),
+        ("pickled.npy", pickle.dumps({"p": good}), "application/octet-stream"),
+        ("sigmoid.npy", npy(np.full(truth.shape + (3,), 0.5, np.float32)), "application/octet-stream"),
+    ]
+    upload(at, "upload_prediction", files)
+    text = errors(at)
+    assert "pickled" in text and "has no mask with the same name" in text
+    # nan.npy and sigmoid.npy have no mask of their name either; renamed, they get their own reasons.
+    files = [("0007.npy", npy(nan), "application/octet-stream")]
+    upload(at, "upload_prediction", files)
+    assert "NaN" in errors(at) and "row 2, column 3" in errors(at)
+    upload(at, "upload_prediction", [("0007.npy", npy(np.full(truth.shape + (3,), 0.5, np.float32)), "application/octet-stream")])
+    assert "does not sum to 1" in errors(at)
+
+    upload(at, "upload_prediction", [("0007_probs.npy", npy(good), "application/octet-stream")])
+    assert not at.error
+    scores = next(d.value for d in at.dataframe if list(d.value.columns) == ["loss", "id", "kind", "value"])
+    assert list(scores["id"]) == list(losses.REGISTRY)
+    assert np.isfinite(scores["value"].to_numpy(dtype=float)).all()
+    p_true = np.take_along_axis(good, truth[..., None].astype(np.int64), -1)[..., 0]
+    ce = float(scores.loc[scores["id"] == "ce", "value"].iloc[0])
+    assert ce == pytest.approx(-np.log(p_true).mean(), rel=1e-4)
+    assert "upload_pixel_maps" in charts(at)
+    at.selectbox(key="upload_maps_loss").set_value("dice").run()
+    assert_no_exception(at)
+    assert "upload_pixel_maps" in charts(at)
+    assert_runs_kept(at, before)
