@@ -48,15 +48,16 @@ def sync_runs(configs: dict[str, RunConfig], dataset: data_module.Dataset) -> di
     for label, config in configs.items():
         run = current.get(label)
         if run is None or run.data is not dataset or run.config.architecture() != config.architecture():
-            current[label] = Run(config, dataset, initial_weights=_shared_initial_weights(current, config))
+            current[label] = Run(config, dataset, initial_weights=_shared_initial_weights(current, config, dataset))
         else:
             run.reconfigure(config)
     return current
 
 
-def _shared_initial_weights(current: dict[str, Run], config: RunConfig):
-    """Runs with the same architecture and seed start from the very same weights."""
+def _shared_initial_weights(current: dict[str, Run], config: RunConfig, dataset: data_module.Dataset):
+    """Runs on one dataset with the same architecture and seed start from the very same weights
+    (another dataset may have another number of classes, so another output layer)."""
     for run in current.values():
-        if run.config.architecture() == config.architecture():
+        if run.data is dataset and run.config.architecture() == config.architecture():
             return run.initial_weights
     return None
