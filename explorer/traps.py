@@ -95,8 +95,6 @@ def _short_trainings(
     One model, optimizer and traced step serve every variant: the step takes the variant's index
     (a tf.switch_case picks its loss) and a per-step (C,) input vector (``step_input(variant,
     batch_masks)``, e.g. class weights); weights and optimizer are reset between variants."""
-    import time
-
     num_classes = dataset.num_classes
     model = build_unet(num_classes, input_shape=dataset.train_images.shape[1:], depth=depth, width=width, seed=seed)
     initial = model.get_weights()

@@ -14,28 +14,19 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from page_session import assert_no_exception
+from page_session import open_page as fresh_app
 from streamlit.testing.v1 import AppTest
 
 from explorer import losses
 
 ROOT = Path(__file__).resolve().parent.parent
-APP = ROOT / "app.py"  # absolute: AppTest.from_file resolves a relative path against this file
-TIMEOUT = 120  # seconds per script run: importing TensorFlow, building runs, tracing the step
 TOY_CLASSES = ROOT / "assets" / "toy" / "classes.json"
 
 
 # -- helpers --------------------------------------------------------------------------------------
 
 
-def fresh_app() -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
-    at.run()
-    assert_no_exception(at)
-    return at
-
-
-def assert_no_exception(at: AppTest) -> None:
-    assert not at.exception, "the page raised:\n" + "\n\n".join(f"{e.message}\n{''.join(e.stack_trace)}" for e in at.exception)
 
 
 def runs(at: AppTest) -> dict:

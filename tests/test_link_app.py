@@ -4,26 +4,12 @@ defaults, without an exception; "Make a link" puts the current set-up in the que
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
+from page_session import open_page
 from streamlit.testing.v1 import AppTest
 
 from explorer import export
 from explorer.training import RunConfig
-
-APP = Path(__file__).resolve().parent.parent / "app.py"
-TIMEOUT = 180
-
-
-def open_page(query: dict[str, str] | None = None) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
-    for key, value in (query or {}).items():
-        at.query_params[key] = value
-    at.run()
-    assert not at.exception, "the page raised:\n" + "\n\n".join(f"{e.message}\n{''.join(e.stack_trace)}" for e in at.exception)
-    return at
-
 
 def link_texts(at: AppTest) -> list[str]:
     return [m.value for m in list(at.info) + list(at.warning) if "link" in m.value.lower()]

@@ -16,13 +16,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
+from page_session import assert_no_exception
+from page_session import open_page as fresh_app
 from streamlit.testing.v1 import AppTest
 
 from explorer import losses, weights
 
-ROOT = Path(__file__).resolve().parent.parent
-APP = ROOT / "app.py"  # absolute: AppTest.from_file resolves a relative path against this file
-TIMEOUT = 180  # seconds per script run: TensorFlow, the runs, tracing the planes of the uploads
 
 
 # -- files ------------------------------------------------------------------------------------------
@@ -87,15 +86,6 @@ def pairs_zip(count: int = 8) -> tuple[bytes, dict[str, np.ndarray]]:
 # -- the page -------------------------------------------------------------------------------------------
 
 
-def fresh_app() -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
-    at.run()
-    assert_no_exception(at)
-    return at
-
-
-def assert_no_exception(at: AppTest) -> None:
-    assert not at.exception, "the page raised:\n" + "\n\n".join(f"{e.message}\n{''.join(e.stack_trace)}" for e in at.exception)
 
 
 def upload(at: AppTest, key: str, files) -> AppTest:
