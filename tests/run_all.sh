@@ -22,4 +22,5 @@ if [ ! -x /usr/bin/chromium ]; then
 fi
 
 export TF_CPP_MIN_LOG_LEVEL=2
-exec .venv/bin/python -m pytest tests "$@"
+# pytest.ini names tests/ as the test path; arguments (files, -m, -k) narrow it.
+exec .venv/bin/python -m pytest "$@"
