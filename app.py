@@ -9,17 +9,37 @@ st.caption("Train a small U-Net on deliberately imbalanced data and watch what e
 
 with st.spinner("Loading TensorFlow (a few seconds, once per server)…"):
     from explorer.training import describe_device
-    from explorer.ui import dataset_view, loss_view, session, sidebar, training_view
+    from explorer.ui import (
+        dataset_view,
+        export_view,
+        link,
+        loss_view,
+        session,
+        sidebar,
+        surfaces_view,
+        training_view,
+        traps_view,
+        upload_view,
+    )
 
 session.mark_full_run()
-dataset = session.toy_dataset()
-counts = session.toy_counts()
+# The user's image–mask pairs when "Train on these images" is on, else the toy dataset.
+dataset = upload_view.active_dataset() or session.toy_dataset()
+counts = upload_view.active_counts() or session.toy_counts()
+upload_view.drop_runs_on_other_data(dataset)
+link.apply(dataset.num_classes)  # a shared link fills the sidebar's widgets before they exist
 configs, settings = sidebar.settings(dataset, counts)
 runs = session.sync_runs(configs, dataset)
 
 dataset_view.show(dataset, counts)
+upload_view.show(runs)
+
 st.header("Training")
 loss_view.show(runs)
 st.caption(f"Training on {describe_device()}. All runs start from the same weights and see the same batches.")
 training_view.controls(settings)
 training_view.live(dataset, settings)
+
+surfaces_view.show(dataset, counts)
+traps_view.show(session.toy_dataset())
+export_view.show(runs, configs, settings, dataset)

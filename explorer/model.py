@@ -30,29 +30,32 @@ def build_unet(
 
     layer_index = iter(range(10_000))
 
-    def conv(filters: int, kernel: int = 3, activation: str | None = "relu") -> layers.Conv2D:
+    # Every layer is named: Keras's automatic names come from a process-wide counter that two
+    # browser sessions building models at once can trip over ("name used 2 times").
+    def conv(name: str, filters: int, kernel: int = 3, activation: str | None = "relu") -> layers.Conv2D:
         return layers.Conv2D(
             filters,
             kernel,
             padding="same",
             activation=activation,
             kernel_initializer=keras.initializers.HeNormal(seed=seed * 10_007 + next(layer_index)),
+            name=name,
         )
 
     inputs = keras.Input(input_shape, name="image")
     x = inputs
     skips = []
     for level in range(depth):
-        x = conv(width * 2**level)(x)
-        x = conv(width * 2**level)(x)
+        x = conv(f"down{level}_a", width * 2**level)(x)
+        x = conv(f"down{level}_b", width * 2**level)(x)
         skips.append(x)
-        x = layers.MaxPooling2D()(x)
-    x = conv(width * 2**depth)(x)
-    x = conv(width * 2**depth)(x)
+        x = layers.MaxPooling2D(name=f"pool{level}")(x)
+    x = conv("bottom_a", width * 2**depth)(x)
+    x = conv("bottom_b", width * 2**depth)(x)
     for level in reversed(range(depth)):
-        x = layers.UpSampling2D()(x)
-        x = layers.Concatenate()([x, skips[level]])
-        x = conv(width * 2**level)(x)
-        x = conv(width * 2**level)(x)
-    logits = conv(num_classes, kernel=1, activation=None)(x)
+        x = layers.UpSampling2D(name=f"up{level}")(x)
+        x = layers.Concatenate(name=f"skip{level}")([x, skips[level]])
+        x = conv(f"up{level}_a", width * 2**level)(x)
+        x = conv(f"up{level}_b", width * 2**level)(x)
+    logits = conv("logits", num_classes, kernel=1, activation=None)(x)
     return keras.Model(inputs, logits, name=f"unet_d{depth}_w{width}")

@@ -20,7 +20,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from explorer import losses, metrics
+from explorer import losses, metrics, surfaces
 from explorer.data import Dataset
 from explorer.model import build_unet
 
@@ -51,7 +51,8 @@ class Evaluation:
 
     step: int
     scores: metrics.Scores
-    probabilities: np.ndarray  # (V, H, W, C) softmax of the validation images
+    probabilities: np.ndarray | None  # (V, H, W, C) softmax of the validation images; latest only
+    class_ab: np.ndarray  # (C, 2): per class, the share found (a) and falsely claimed (b)
 
 
 @dataclass(frozen=True)
@@ -272,7 +273,8 @@ class Run:
     def evaluate(self, step: int) -> Evaluation:
         probs = self.probabilities(self._val_x)
         confusion = metrics.confusion_matrix(self.data.val_masks, probs.argmax(-1), self.data.num_classes)
-        return Evaluation(step=step, scores=metrics.scores(confusion), probabilities=probs)
+        class_ab = surfaces.class_ab(probs, self.data.val_masks, self.data.num_classes)
+        return Evaluation(step=step, scores=metrics.scores(confusion), probabilities=probs, class_ab=class_ab)
 
 
 def _structure(loss: losses.SegLoss) -> tuple:

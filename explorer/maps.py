@@ -1,0 +1,101 @@
+"""Per-pixel maps of a model on one image: the loss of every pixel (pixel-wise losses) and the
+gradient of the image's loss with respect to every pixel's logits (every loss, from the tape).
+
+Gradients are multiplied by the number of pixels H·W, as in explorer/surfaces.py: the gradient as
+if the loss were a sum over pixels, so that for a pixel-wise loss a pixel's gradient is the
+gradient of its own loss, and the maps of different image sizes are comparable. Summed over the
+pixels (and divided by H·W) the signed gradients are the gradient of the loss with respect to
+anything added to every pixel's logits, such as the bias of the model's last layer.
+
+One traced function per (model, loss) pair, with a fixed (1, H, W, 3) input: moving a slider
+assigns the loss's variables and does not retrace.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from explorer import losses
+
+_CACHE_SIZE = 16  # traced (model, loss) pairs kept; a session holds at most 3 runs
+_cache: OrderedDict[tuple[int, int], tuple] = OrderedDict()
+_lock = threading.Lock()
+
+
+@dataclass(frozen=True)
+class PixelMaps:
+    """Maps of one image. ``loss``: (H, W) per-pixel loss, None for region losses. ``gradient``:
+    (H, W, C) signed ∂L/∂z × H·W. ``magnitude``: (H, W) its L2 norm over the classes.
+    ``value``: the loss of the image (the scalar that was differentiated)."""
+
+    loss: np.ndarray | None
+    gradient: np.ndarray
+    magnitude: np.ndarray
+    value: float
+
+
+def _traced(model: keras.Model, loss: losses.SegLoss):
+    key = (id(model), id(loss))
+    with _lock:
+        entry = _cache.get(key)
+        # ids can be reused by new objects: the entry holds the objects themselves to compare.
+        if entry is not None and entry[0] is model and entry[1] is loss:
+            _cache.move_to_end(key)
+            return entry[2]
+    pixel_wise = loss.spec.kind == "pixel"
+
+    @tf.function
+    def maps(image, target):
+        logits = model(image, training=False)
+        with tf.GradientTape() as tape:
+            tape.watch(logits)
+            value = loss(target, logits)
+        gradient = tape.gradient(value, logits)
+        pixels = tf.cast(tf.reduce_prod(tf.shape(logits)[1:-1]), logits.dtype)
+        per_pixel = loss.per_pixel(target, logits) if pixel_wise else tf.zeros(tf.shape(logits)[:-1])
+        return value, gradient * pixels, per_pixel
+
+    with _lock:
+        _cache[key] = (model, loss, maps)
+        while len(_cache) > _CACHE_SIZE:
+            _cache.popitem(last=False)
+    return maps
+
+
+def pixel_maps(model: keras.Model, loss: losses.SegLoss, image: np.ndarray, mask: np.ndarray) -> PixelMaps:
+    """Maps of ``model`` under ``loss`` on one ``image`` (H, W, 3) with index ``mask`` (H, W)."""
+    image = np.asarray(image, dtype=np.float32)
+    mask = np.asarray(mask)
+    if image.ndim != 3 or mask.shape != image.shape[:2]:
+        raise ValueError(f"expected an (H, W, 3) image and its (H, W) mask, got {image.shape} and {mask.shape}")
+    num_classes = model.output_shape[-1]
+    target = tf.one_hot(tf.constant(mask.astype(np.int32)[None]), num_classes)
+    value, gradient, per_pixel = _traced(model, loss)(tf.constant(image[None]), target)
+    gradient = gradient.numpy()[0].astype(np.float64)
+    return PixelMaps(
+        loss=per_pixel.numpy()[0].astype(np.float64) if loss.spec.kind == "pixel" else None,
+        gradient=gradient,
+        magnitude=np.sqrt(np.sum(gradient**2, axis=-1)),
+        value=float(value),
+    )
+
+
+def shared_range(arrays, log: bool = True, floor: float = 1e-8) -> tuple[float, float]:
+    """One colour range for maps compared side by side: log10 of the positive values (or the
+    values) from the smallest 1st percentile to the largest maximum over all arrays."""
+    values = [np.asarray(a, dtype=np.float64).ravel() for a in arrays if a is not None]
+    values = [v[np.isfinite(v)] for v in values]
+    values = [v for v in values if v.size]
+    if not values:
+        return (0.0, 1.0)
+    if log:
+        values = [np.log10(np.maximum(v, floor)) for v in values]
+    low = min(float(np.percentile(v, 1)) for v in values)
+    high = max(float(v.max()) for v in values)
+    return (low, high if high > low else low + 1.0)
