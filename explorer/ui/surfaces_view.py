@@ -22,7 +22,7 @@ from explorer.training import Run
 from explorer.ui import session
 
 RESOLUTION = 101
-REFRESH_SECONDS = 3.0  # while training: paths and maps follow the weights this often
+REFRESH_SECONDS = 10.0  # while training: paths and maps follow the weights this often (each refresh delays a tick)
 LANDSCAPE_IMAGES = 16  # the fixed validation batch of the landscape: the first 16 images
 LANDSCAPE_SEED = 0  # one seed for the directions of every run
 LANDSCAPE_SECONDS_PER_RERUN = 1.5  # rows computed per script run before the page updates

@@ -100,10 +100,15 @@ def _advance(status, runs: dict[str, Run], steps: int, max_steps: int, evaluate_
 
 
 def _advance_all(runs: dict[str, Run], steps: int, max_steps: int, evaluate_every: int) -> None:
-    for run in runs.values():
-        remaining = max_steps - run.state.step
-        if remaining > 0:
-            run.advance(min(steps, remaining), evaluate_every)
+    """Bring every run to one target step: side-by-side runs stay at the same step even if a
+    rerun cut a tick short between two of them."""
+    active = [r for r in runs.values() if not r.state.halted]
+    if not active:
+        return
+    target = min(min(r.state.step for r in active) + steps, max_steps)
+    for run in active:
+        if run.state.step < target:
+            run.advance(target - run.state.step, evaluate_every)
 
 
 def _all_background_caption(dataset: Dataset) -> str:
