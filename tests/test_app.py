@@ -259,11 +259,13 @@ def test_one_run_then_three_runs():
         assert same_weights(runs(at)[label].initial_weights, run_a.initial_weights)
     assert progress_step(at) == 0  # the slowest run
 
-    click_step(at)
-    assert_trained(runs(at)["A"], 2 * n)
+    click_step(at)  # the new runs catch up with A, which waits: side-by-side runs stay in step
+    assert_trained(runs(at)["A"], n)
     assert_trained(runs(at)["B"], n)
     assert_trained(runs(at)["C"], n)
     assert progress_step(at) == n
+    click_step(at)
+    assert [r.state.step for r in runs(at).values()] == [2 * n] * 3
     assert all(figure(at, f"probs_{label}")["data"] for label in "ABC")
     assert not at.error
 
