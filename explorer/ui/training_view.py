@@ -54,10 +54,13 @@ def _reset() -> None:
 
 def live(dataset: Dataset, settings: TrainingSettings) -> None:
     training = st.session_state.get("training", False)
-    st.fragment(_live, run_every=TICK_SECONDS if training else None)(dataset, settings)
+    # Outside the fragment: moving it reruns the page, so the surfaces' per-pixel maps of the
+    # same image follow (a full rerun never waits for a training tick).
+    image_index = st.slider("Validation image", 0, len(dataset.val_images) - 1, 0, key="val_image")
+    st.fragment(_live, run_every=TICK_SECONDS if training else None)(dataset, settings, image_index)
 
 
-def _live(dataset: Dataset, settings: TrainingSettings) -> None:
+def _live(dataset: Dataset, settings: TrainingSettings, image_index: int) -> None:
     runs = session.runs()
     training = st.session_state.get("training", False)
     full_run = session.is_full_run()
@@ -70,7 +73,6 @@ def _live(dataset: Dataset, settings: TrainingSettings) -> None:
         plots.training_curves({label: run.state for label, run in runs.items()}, dataset.class_names, dataset.class_colors),
         key="curves",
     )
-    image_index = st.slider("Validation image", 0, len(dataset.val_images) - 1, 0, key="val_image")
     _maps(runs, dataset, image_index)
 
     # The tick trains after drawing: the page is fresh while it trains (Streamlit fades what a
