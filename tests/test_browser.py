@@ -93,13 +93,19 @@ def test_train_pause_and_the_live_maps(page, streamlit_server, artifacts_dir):
     page.get_by_text("Per-class outcome maps:").wait_for(state="visible", timeout=30_000)
     assert page.locator('[data-testid="stException"]').count() == 0, page.locator('[data-testid="stException"]').first.inner_text()
 
-    # Pause: the Train button comes back and the step count stops moving.
+    # Pause: the Train button comes back and the step count stops moving. A tick that was
+    # already training when Pause was clicked finishes (its steps then show): wait for the
+    # count to settle, then check it stays.
     page.locator(".st-key-pause button").click()
     train.wait_for(state="visible", timeout=60_000)
-    page.wait_for_timeout(1000)
-    paused_at = progress_step(page)
-    page.wait_for_timeout(2500)
+    paused_at, previous = progress_step(page), None
+    for _ in range(20):
+        if paused_at == previous:
+            break
+        page.wait_for_timeout(1500)
+        previous, paused_at = paused_at, progress_step(page)
     assert paused_at is not None and paused_at >= 10
+    page.wait_for_timeout(3000)
     assert progress_step(page) == paused_at, "training went on after Pause"
 
     # Every image on the page loaded: 6 previews and 6 masks, then per run the image, truth,
