@@ -93,7 +93,7 @@ def _constant_line(name: str) -> str:
 
 
 def keras_snippet(loss_id: str, params: Mapping | None = None) -> str:
-    """A self-contained Python module (Keras 3 on TensorFlow, numpy; nothing from this project)
+    """A self-contained Python module (Keras 3 only, any backend; nothing from this project)
     defining ``loss_id`` with ``params`` (over the registry's defaults, class weights included)
     as a serializable ``keras.losses.Loss`` and an instance ``loss`` of it.
 
@@ -117,7 +117,7 @@ def keras_snippet(loss_id: str, params: Mapping | None = None) -> str:
     config = ", ".join(f"{k}=self.{k}" for k in args)
     described = ", ".join(f"{k}={values[k]!r}" for k in args) or "no parameters"
     formula = spec.formula
-    header = f'''r"""{spec.name} loss for Keras 3 (TensorFlow backend), exported by the Segmentation Loss Explorer.
+    header = f'''r"""{spec.name} loss for Keras 3, exported by the Segmentation Loss Explorer.
 
 Chosen set-up: {described}.
 Formula (LaTeX): {formula}
@@ -127,7 +127,7 @@ Source: {spec.source}
 
 Conventions: y_true one-hot (batch, ..., classes), channels last; y_pred logits when from_logits=True
 (the default), else probabilities. Generated from the explorer's own definitions; needs only
-keras and tensorflow (Keras's backend) and numpy:
+Keras 3: written with keras.ops, it runs on any Keras backend (TensorFlow, JAX, PyTorch):
 
     from this_file import loss          # or {cls}(...) with other parameters
     model.compile(optimizer="adam", loss=loss)
@@ -136,11 +136,8 @@ keras and tensorflow (Keras's backend) and numpy:
 
 from __future__ import annotations
 
-import math
-
 import keras
-import numpy as np
-import tensorflow as tf
+from keras import ops
 '''
     parts = [header]
     if constants:

@@ -15,6 +15,7 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from explorer import export, losses
 from explorer.model import build_unet
@@ -54,21 +55,45 @@ RUNNER = textwrap.dedent(
     y = np.load(f"{directory}/y.npy")
     z = np.load(f"{directory}/z.npy")
     names = json.load(open(f"{directory}/names.json"))
-    out = {"explorer_importable": importlib.util.find_spec("explorer") is not None}
+    out = {"explorer_importable": importlib.util.find_spec("explorer") is not None, "backend": keras.backend.backend()}
+    modules = {}
     for name in names:
         spec = importlib.util.spec_from_file_location(f"snippet_{name.replace('-', '_')}", f"{directory}/{name}.py")
-        module = importlib.util.module_from_spec(spec)
+        modules[name] = module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
-        value = float(module.loss(y, z))
+        out[name] = {"value": float(module.loss(y, z))}
+        if keras.backend.backend() == "jax":
+            import jax
+            out[name]["gradient"] = np.asarray(jax.grad(lambda logits: module.loss(y, logits))(z)).tolist()
+    # Checked before the round trips below: Keras's own serialization imports TensorFlow when present.
+    out["tensorflow_imported"] = "tensorflow" in sys.modules
+    for name, module in modules.items():
         # Serializable: a round trip through the Keras config gives the same loss.
         again = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(module.loss))
-        out[name] = [value, float(again(y, z))]
+        out[name]["reloaded"] = float(again(y, z))
     print(json.dumps(out))
     """
 )
 
 
-def test_every_snippet_gives_the_value_of_losses_get_in_a_fresh_interpreter(tmp_path: Path):
+def _run_snippets(directory: Path, backend: str) -> dict:
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env.update(TF_CPP_MIN_LOG_LEVEL="3", KERAS_BACKEND=backend, JAX_PLATFORMS="cpu")
+    result = subprocess.run(
+        [sys.executable, str(directory / "runner.py"), str(directory)],
+        cwd=directory, env=env, capture_output=True, text=True, timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-4000:]
+    got = json.loads(result.stdout.strip().splitlines()[-1])
+    assert got.pop("backend") == backend
+    assert got.pop("explorer_importable") is False, "the snippets must run where this project cannot be imported"
+    return got
+
+
+def test_every_snippet_gives_the_value_and_gradient_of_losses_get_on_tensorflow_and_on_jax(tmp_path: Path):
+    """Each snippet, in a fresh interpreter where explorer cannot be imported, gives losses.get's
+    value on Keras's TensorFlow backend, and on the JAX backend without TensorFlow ever being
+    imported (the snippet needs Keras only), where jax.grad also gives TensorFlow's gradient."""
     rng = np.random.default_rng(7)
     labels = rng.integers(0, NUM_CLASSES, (3, 12, 12))
     labels[0, :4] = 0  # some structure, and class 3 absent from image 2 (an empty class)
@@ -77,32 +102,34 @@ def test_every_snippet_gives_the_value_of_losses_get_in_a_fresh_interpreter(tmp_
     z = rng.normal(scale=2.0, size=y.shape).astype(np.float32)
     np.save(tmp_path / "y.npy", y)
     np.save(tmp_path / "z.npy", z)
-    expected = {}
+    expected, gradients = {}, {}
     for name, loss_id, params in _cases():
         code = export.keras_snippet(loss_id, params)
         imports = [n for n in ast.walk(ast.parse(code)) if isinstance(n, (ast.Import, ast.ImportFrom))]
         modules = {alias.name.split(".")[0] for n in imports if isinstance(n, ast.Import) for alias in n.names} | {
             n.module.split(".")[0] for n in imports if isinstance(n, ast.ImportFrom) and n.module
         }
-        assert modules <= {"__future__", "math", "keras", "numpy", "tensorflow"}, (name, modules)
+        assert modules <= {"__future__", "keras"}, (name, modules)
         (tmp_path / f"{name}.py").write_text(code)
-        expected[name] = float(losses.get(loss_id, **params)(y, z))
+        loss = losses.get(loss_id, **params)
+        logits = tf.constant(z)
+        with tf.GradientTape() as tape:
+            tape.watch(logits)
+            value = loss(y, logits)
+        expected[name] = float(value)
+        gradients[name] = tape.gradient(value, logits).numpy()
     (tmp_path / "names.json").write_text(json.dumps(list(expected)))
     (tmp_path / "runner.py").write_text(RUNNER)
 
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    env["TF_CPP_MIN_LOG_LEVEL"] = "3"
-    result = subprocess.run(
-        [sys.executable, str(tmp_path / "runner.py"), str(tmp_path)],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600,
-    )
-    assert result.returncode == 0, result.stderr[-4000:]
-    got = json.loads(result.stdout.strip().splitlines()[-1])
-    assert got.pop("explorer_importable") is False, "the snippets must run where this project cannot be imported"
-    for name, value in expected.items():
-        snippet_value, reloaded = got[name]
-        assert snippet_value == pytest.approx(value, rel=1e-5, abs=1e-7), name
-        assert reloaded == pytest.approx(snippet_value, rel=1e-6, abs=1e-8), f"{name}: serialization changed the loss"
+    for backend in ("tensorflow", "jax"):
+        got = _run_snippets(tmp_path, backend)
+        assert got.pop("tensorflow_imported") is (backend == "tensorflow")
+        for name, value in expected.items():
+            result = got[name]
+            assert result["value"] == pytest.approx(value, rel=1e-5, abs=1e-7), (backend, name)
+            assert result["reloaded"] == pytest.approx(result["value"], rel=1e-6, abs=1e-8), f"{backend} {name}: serialization changed the loss"
+            if backend == "jax":
+                np.testing.assert_allclose(result["gradient"], gradients[name], rtol=1e-4, atol=1e-6, err_msg=name)
 
 
 def test_snippet_states_the_chosen_parameters_and_refuses_bad_ones():

@@ -44,9 +44,9 @@ def show(runs: dict[str, Run], configs: dict[str, RunConfig], settings, dataset:
 
 def _losses(configs: dict[str, RunConfig]) -> None:
     st.caption(
-        "Each run's loss with its parameters and class weights, as one Python file that needs only Keras "
-        "(TensorFlow backend) and numpy. It is generated from this app's own definitions, and a test checks "
-        "that it computes the same values."
+        "Each run's loss with its parameters and class weights, as one Python file that needs only Keras 3 "
+        "(written with keras.ops, so any backend: TensorFlow, JAX or PyTorch). It is generated from this "
+        "app's own definitions, and a test checks that it gives the same values, on TensorFlow and on JAX."
     )
     for column, (label, config) in zip(st.columns(len(configs)), configs.items()):
         with column:
