@@ -27,7 +27,7 @@ session.mark_full_run()
 dataset = upload_view.active_dataset() or session.toy_dataset()
 counts = upload_view.active_counts() or session.toy_counts()
 upload_view.drop_runs_on_other_data(dataset)
-link.apply(dataset.num_classes)  # a shared link fills the sidebar's widgets before they exist
+link.apply(counts)  # a shared link fills the sidebar's widgets before they exist
 configs, settings = sidebar.settings(dataset, counts)
 runs = session.sync_runs(configs, dataset)
 
@@ -42,4 +42,4 @@ training_view.live(dataset, settings)
 
 surfaces_view.show(dataset, counts)
 traps_view.show(session.toy_dataset())
-export_view.show(runs, configs, settings, dataset)
+export_view.show(runs, configs, settings, counts)

@@ -19,6 +19,7 @@ from page_session import open_page as fresh_app
 from streamlit.testing.v1 import AppTest
 
 from explorer import losses
+from explorer.ui import session, sidebar
 
 ROOT = Path(__file__).resolve().parent.parent
 TOY_CLASSES = ROOT / "assets" / "toy" / "classes.json"
@@ -250,7 +251,9 @@ def test_one_run_then_three_runs():
     assert runs(at)["A"] is run_a and run_a.state.step == n
     assert at.selectbox(key="C_loss").value == "weighted_ce"
     # weighted_ce shows its class weights, one box per class, filled by the chosen scheme.
-    weight_boxes = [b for b in at.sidebar.number_input if b.key and re.fullmatch(r"C_.+_w\d", b.key)]
+    scheme = at.selectbox(key="C_scheme").value
+    keys = {sidebar.weight_key("C", scheme, c, session.toy_counts()) for c in range(4)}
+    weight_boxes = [b for b in at.sidebar.number_input if b.key in keys]
     assert len(weight_boxes) == 4 and all(b.value > 0 for b in weight_boxes)
     assert [s for s in subheaders(at) if s.startswith("Run ")] == ["Run A: ce", "Run B: focal_tversky", "Run C: weighted_ce"]
     # New runs start from run A's initial weights (same seed).

@@ -8,8 +8,11 @@ import pytest
 from page_session import open_page
 from streamlit.testing.v1 import AppTest
 
-from explorer import export
+from explorer import data, export, weights
 from explorer.training import RunConfig
+from explorer.ui import sidebar
+
+TOY_COUNTS = weights.count_pixels(data.load_toy().train_masks, 4)
 
 def link_texts(at: AppTest) -> list[str]:
     return [m.value for m in list(at.info) + list(at.warning) if "link" in m.value.lower()]
@@ -42,7 +45,7 @@ def test_a_good_link_restores_runs_losses_parameters_and_weights():
     assert at.slider(key="A_tversky_alpha").value == pytest.approx(0.45)
     assert at.checkbox(key="A_tversky_batch").value is True and at.checkbox(key="A_tversky_bg").value is False
     assert at.selectbox(key="A_scheme").value == "inverse"
-    assert at.number_input(key="A_inverse_w3").value == pytest.approx(3.25)
+    assert at.number_input(key=sidebar.weight_key("A", "inverse", 3, TOY_COUNTS)).value == pytest.approx(3.25)
     assert at.number_input(key="max_steps").value == 300 and at.slider(key="steps_per_tick").value == 7
     assert at.slider(key="evaluate_every").value == 25
     assert any("Opened from a link" in text for text in link_texts(at))

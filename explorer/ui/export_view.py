@@ -7,8 +7,7 @@ from urllib.parse import urlencode
 
 import streamlit as st
 
-from explorer import export, losses
-from explorer.data import Dataset
+from explorer import export, losses, weights
 from explorer.training import Run, RunConfig
 from explorer.ui import link, sidebar
 
@@ -31,13 +30,14 @@ def _snippet_params(config: RunConfig) -> dict:
     return params
 
 
-def show(runs: dict[str, Run], configs: dict[str, RunConfig], settings, dataset: Dataset) -> None:
+def show(runs: dict[str, Run], configs: dict[str, RunConfig], settings, counts: weights.ClassCounts) -> None:
+    """``counts``: the class counts of the dataset the runs train on (the sidebar's weights come from them)."""
     st.header("Export")
     loss_tab, setup_tab, model_tab = st.tabs(["Keras loss", "Set-up and link", "Trained models"])
     with loss_tab:
         _losses(configs)
     with setup_tab:
-        _setup(configs, settings, dataset)
+        _setup(configs, settings, counts)
     with model_tab:
         _models(runs)
 
@@ -63,7 +63,7 @@ def _losses(configs: dict[str, RunConfig]) -> None:
                 st.code(code, language="python", line_numbers=False)
 
 
-def _setup(configs: dict[str, RunConfig], settings, dataset: Dataset) -> None:
+def _setup(configs: dict[str, RunConfig], settings, counts: weights.ClassCounts) -> None:
     schemes = _schemes(configs)
     text = export.config_json(configs, settings, schemes)
     left, right = st.columns(2)
@@ -75,7 +75,7 @@ def _setup(configs: dict[str, RunConfig], settings, dataset: Dataset) -> None:
         )
         st.file_uploader(
             "Open a saved set-up", type=["json"], key="export_config_upload", on_change=_open_upload,
-            args=(dataset.num_classes,), help="A setup.json downloaded here: the sidebar takes its values.",
+            args=(counts,), help="A setup.json downloaded here: the sidebar takes its values.",
         )
         message = st.session_state.get(_UPLOAD_MESSAGE)
         if message:
@@ -112,15 +112,15 @@ def _make_link(params: dict) -> None:
     st.session_state[_LINK] = dict(params)
 
 
-def _open_upload(num_classes: int) -> None:
+def _open_upload(counts: weights.ClassCounts) -> None:
     """on_change of the uploader: runs before the script, so the sidebar's widget keys may still be set."""
     upload = st.session_state.get("export_config_upload")
     if upload is None:
         st.session_state.pop(_UPLOAD_MESSAGE, None)
         return
     try:
-        configs, settings = export.parse_config(upload.getvalue(), num_classes=num_classes)
-        values = link.widget_values(configs, settings, num_classes)
+        configs, settings = export.parse_config(upload.getvalue(), num_classes=len(counts.pixels))
+        values = link.widget_values(configs, settings, counts)
     except ValueError as error:
         st.session_state[_UPLOAD_MESSAGE] = ("error", f"{upload.name} could not be opened: {error}. Nothing was changed.")
         return

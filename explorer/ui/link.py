@@ -11,21 +11,22 @@ from __future__ import annotations
 
 import streamlit as st
 
-from explorer import export, losses
+from explorer import export, losses, weights
 from explorer.ui import sidebar
 
 _DONE = "_link_checked"
 _MESSAGE = "_link_message"  # (kind, text), shown on every run of the session until it ends
 
 
-def apply(num_classes: int) -> None:
-    """Read st.query_params once per session; if they hold a link, set the sidebar's widget keys."""
+def apply(counts: weights.ClassCounts) -> None:
+    """Read st.query_params once per session; if they hold a link, set the sidebar's widget keys
+    for the dataset whose class counts are ``counts``."""
     if not st.session_state.get(_DONE):
         st.session_state[_DONE] = True
         params = {key: st.query_params.get_all(key) for key in st.query_params}
         params = {key: value for key, value in params.items() if key not in ("embed", "embed_options")}
         if params:
-            st.session_state[_MESSAGE] = _apply(params, num_classes)
+            st.session_state[_MESSAGE] = _apply(params, counts)
     show_message()
 
 
@@ -40,10 +41,10 @@ def show_message() -> None:
         st.warning(text, icon=":material/link_off:")
 
 
-def _apply(params: dict, num_classes: int) -> tuple[str, str]:
+def _apply(params: dict, counts: weights.ClassCounts) -> tuple[str, str]:
     try:
-        configs, settings = export.from_query_params(params, num_classes=num_classes)
-        values = widget_values(configs, settings, num_classes)
+        configs, settings = export.from_query_params(params, num_classes=len(counts.pixels))
+        values = widget_values(configs, settings, counts)
     except ValueError as error:
         return "error", (
             f"This link could not be opened: {error}. The page shows its defaults instead; "
@@ -69,10 +70,11 @@ def _in_range(value, bounds: tuple, what: str):
     return value
 
 
-def widget_values(configs: dict, settings: export.Settings, num_classes: int) -> dict:
-    """The sidebar widget keys and the values that reproduce ``configs`` and ``settings``.
-    ValueError when a value is one the widgets cannot take."""
+def widget_values(configs: dict, settings: export.Settings, counts: weights.ClassCounts) -> dict:
+    """The sidebar widget keys and the values that reproduce ``configs`` and ``settings`` on the
+    dataset with class counts ``counts``. ValueError when a value is one the widgets cannot take."""
     keys = sidebar.SHARED_KEYS
+    num_classes = len(counts.pixels)
     if len(configs) not in sidebar.NUM_RUNS:
         raise ValueError(f"{len(configs)} runs: the page shows {', '.join(map(str, sidebar.NUM_RUNS))}")
     first = next(iter(configs.values()))
@@ -103,5 +105,5 @@ def widget_values(configs: dict, settings: export.Settings, num_classes: int) ->
                 if len(config.class_weights) != num_classes:
                     raise ValueError(f"run {label} has {len(config.class_weights)} class weights for {num_classes} classes")
                 for c, w in enumerate(config.class_weights):
-                    values[sidebar.weight_key(label, scheme, c)] = float(_in_range(w, sidebar.WEIGHT_RANGE, f"run {label}'s class weight"))
+                    values[sidebar.weight_key(label, scheme, c, counts)] = float(_in_range(w, sidebar.WEIGHT_RANGE, f"run {label}'s class weight"))
     return values

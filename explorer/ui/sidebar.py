@@ -3,6 +3,7 @@ Every control is built from the registries in explorer.losses and explorer.weigh
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -65,8 +66,12 @@ def scheme_key(label: str) -> str:
     return f"{label}_scheme"
 
 
-def weight_key(label: str, scheme: str, class_index: int) -> str:
-    return f"{label}_{scheme}_w{class_index}"
+def weight_key(label: str, scheme: str, class_index: int, counts: weights.ClassCounts) -> str:
+    """The class weight box's key. The scheme is part of it, so switching scheme refills the boxes
+    with that scheme's weights; so are the class counts the weights come from, so another dataset
+    (an upload) gets its own boxes instead of keeping the old dataset's weights."""
+    token = hashlib.sha1(np.ascontiguousarray(counts.pixels, dtype=np.int64).tobytes()).hexdigest()[:10]
+    return f"{label}_{scheme}_w{class_index}_{token}"
 
 
 @dataclass(frozen=True)
@@ -131,9 +136,8 @@ def _class_weights(label: str, dataset: Dataset, counts: weights.ClassCounts) ->
     for warning in result.warnings:
         st.warning(warning)
     chosen = []
-    # The scheme is part of each key, so switching scheme refills the boxes with its weights.
     for c, name in enumerate(dataset.class_names):
         chosen.append(
-            st.number_input(name, *WEIGHT_RANGE, float(np.round(result.weights[c], 4)), format="%.4f", key=weight_key(label, scheme, c))
+            st.number_input(name, *WEIGHT_RANGE, float(np.round(result.weights[c], 4)), format="%.4f", key=weight_key(label, scheme, c, counts))
         )
     return tuple(float(w) for w in chosen)

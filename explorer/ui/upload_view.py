@@ -22,7 +22,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import logging
-import re
 
 import numpy as np
 import pandas as pd
@@ -41,7 +40,6 @@ SERVED_KEY = "upload_served"  # id() of the dataset active_dataset() gave this s
 MAX_LISTED = 25  # refused files listed one by one; the rest are counted
 PLANE_RESOLUTION = 61
 PREVIEW = 6
-_CLASS_WEIGHT_KEY = re.compile(r"[A-Z]_[a-z_]+_w\d+")  # explorer/ui/sidebar.py: f"{label}_{scheme}_w{c}"
 _PER_DATASET_KEYS = ("val_image", "surfaces_class")
 
 
@@ -72,9 +70,8 @@ def drop_runs_on_other_data(dataset: Dataset) -> None:
     Forgets the runs built on another dataset: sync_runs would rebuild them anyway, but it also
     hands a new run the initial weights of any run with the same architecture, and a run of a
     dataset with another number of classes has weights of the wrong shape. And resets the widgets
-    whose values belong to the old dataset: the sidebar's per-class weight boxes (keyed by run,
-    scheme and class index only, so they would keep the old dataset's weights) and the validation
-    image index."""
+    whose values belong to the old dataset: the validation image index and the surfaces' class.
+    (The sidebar's class weight boxes need nothing: their keys hold the dataset's class counts.)"""
     runs = st.session_state.get("runs")
     stale = [label for label, run in (runs or {}).items() if run.data is not dataset]
     if not stale:
@@ -82,7 +79,7 @@ def drop_runs_on_other_data(dataset: Dataset) -> None:
     for label in stale:
         del runs[label]
     for key in list(st.session_state.keys()):
-        if isinstance(key, str) and (_CLASS_WEIGHT_KEY.fullmatch(key) or key in _PER_DATASET_KEYS):
+        if key in _PER_DATASET_KEYS:
             del st.session_state[key]
 
 
