@@ -8,7 +8,8 @@ pixels (and divided by H·W) the signed gradients are the gradient of the loss w
 anything added to every pixel's logits, such as the bias of the model's last layer.
 
 One traced function per (model, loss) pair, with a fixed (1, H, W, 3) input: moving a slider
-assigns the loss's variables and does not retrace.
+assigns the loss's variables and does not retrace. :func:`logit_maps` gives the same maps for
+given logits (a prediction uploaded instead of a model's).
 """
 
 from __future__ import annotations
@@ -40,6 +41,28 @@ class PixelMaps:
     value: float
 
 
+def _loss_gradient_per_pixel(loss: losses.SegLoss, target, logits):
+    """The loss of (1, H, W, C) logits, its gradient ×H·W and the per-pixel losses (zeros for a
+    region loss)."""
+    with tf.GradientTape() as tape:
+        tape.watch(logits)
+        value = loss(target, logits)
+    gradient = tape.gradient(value, logits)
+    pixels = tf.cast(tf.reduce_prod(tf.shape(logits)[1:-1]), logits.dtype)
+    per_pixel = loss.per_pixel(target, logits) if loss.spec.kind == "pixel" else tf.zeros(tf.shape(logits)[:-1])
+    return value, gradient * pixels, per_pixel
+
+
+def _pixel_maps(loss: losses.SegLoss, value, gradient, per_pixel) -> PixelMaps:
+    gradient = gradient.numpy()[0].astype(np.float64)
+    return PixelMaps(
+        loss=per_pixel.numpy()[0].astype(np.float64) if loss.spec.kind == "pixel" else None,
+        gradient=gradient,
+        magnitude=np.sqrt(np.sum(gradient**2, axis=-1)),
+        value=float(value),
+    )
+
+
 def _traced(model: keras.Model, loss: losses.SegLoss):
     key = (id(model), id(loss))
     with _lock:
@@ -48,18 +71,10 @@ def _traced(model: keras.Model, loss: losses.SegLoss):
         if entry is not None and entry[0] is model and entry[1] is loss:
             _cache.move_to_end(key)
             return entry[2]
-    pixel_wise = loss.spec.kind == "pixel"
 
     @tf.function
     def maps(image, target):
-        logits = model(image, training=False)
-        with tf.GradientTape() as tape:
-            tape.watch(logits)
-            value = loss(target, logits)
-        gradient = tape.gradient(value, logits)
-        pixels = tf.cast(tf.reduce_prod(tf.shape(logits)[1:-1]), logits.dtype)
-        per_pixel = loss.per_pixel(target, logits) if pixel_wise else tf.zeros(tf.shape(logits)[:-1])
-        return value, gradient * pixels, per_pixel
+        return _loss_gradient_per_pixel(loss, target, model(image, training=False))
 
     with _lock:
         _cache[key] = (model, loss, maps)
@@ -76,14 +91,15 @@ def pixel_maps(model: keras.Model, loss: losses.SegLoss, image: np.ndarray, mask
         raise ValueError(f"expected an (H, W, 3) image and its (H, W) mask, got {image.shape} and {mask.shape}")
     num_classes = model.output_shape[-1]
     target = tf.one_hot(tf.constant(mask.astype(np.int32)[None]), num_classes)
-    value, gradient, per_pixel = _traced(model, loss)(tf.constant(image[None]), target)
-    gradient = gradient.numpy()[0].astype(np.float64)
-    return PixelMaps(
-        loss=per_pixel.numpy()[0].astype(np.float64) if loss.spec.kind == "pixel" else None,
-        gradient=gradient,
-        magnitude=np.sqrt(np.sum(gradient**2, axis=-1)),
-        value=float(value),
-    )
+    return _pixel_maps(loss, *_traced(model, loss)(tf.constant(image[None]), target))
+
+
+def logit_maps(loss: losses.SegLoss, logits: np.ndarray, mask: np.ndarray) -> PixelMaps:
+    """Maps of given ``logits`` (H, W, C) under ``loss`` with index ``mask`` (H, W) (eager: no
+    model, nothing to trace)."""
+    logits = tf.constant(np.asarray(logits, dtype=np.float32)[None])
+    target = tf.one_hot(tf.constant(np.asarray(mask).astype(np.int32)[None]), logits.shape[-1])
+    return _pixel_maps(loss, *_loss_gradient_per_pixel(loss, target, logits))
 
 
 def shared_range(arrays, log: bool = True, floor: float = 1e-8) -> tuple[float, float]:

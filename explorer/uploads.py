@@ -1118,18 +1118,11 @@ def score(truth: np.ndarray, probabilities: np.ndarray, *, class_weights: Sequen
     [EPS, 1 − EPS]: log p for softmax losses (softmax(log p) = p), logit(p) for the sigmoid
     losses. Gradients are with respect to those logits, multiplied by H·W (explorer/maps.py's
     convention: the gradient as if the loss were a sum over pixels)."""
-    import tensorflow as tf
+    from explorer import losses, maps, surfaces
 
-    from explorer import losses, surfaces
-
-    truth = np.asarray(truth)
-    probabilities = np.asarray(probabilities, dtype=np.float64)
-    num_classes = probabilities.shape[-1]
-    p = np.clip(probabilities, surfaces.EPS, 1.0 - surfaces.EPS)
-    softmax_logits = tf.constant(np.log(p)[None], tf.float32)
-    sigmoid_logits = tf.constant((np.log(p) - np.log1p(-p))[None], tf.float32)
-    target = tf.one_hot(tf.constant(truth.astype(np.int32)[None]), num_classes)
-    pixels = float(truth.size)
+    p = np.clip(np.asarray(probabilities, dtype=np.float64), surfaces.EPS, 1.0 - surfaces.EPS)
+    softmax_logits = np.log(p)
+    sigmoid_logits = np.log(p) - np.log1p(-p)
     weights_list = None if class_weights is None else [float(w) for w in class_weights]
     out = []
     for loss_id in loss_ids or list(losses.REGISTRY):
@@ -1137,19 +1130,6 @@ def score(truth: np.ndarray, probabilities: np.ndarray, *, class_weights: Sequen
         params = {"class_weights": weights_list} if spec.uses_class_weights and weights_list is not None else {}
         loss = losses.get(loss_id, **params)
         logits = sigmoid_logits if loss_id in surfaces.SIGMOID_LOSSES else softmax_logits
-        with tf.GradientTape() as tape:
-            tape.watch(logits)
-            value = loss(target, logits)
-        gradient = tape.gradient(value, logits).numpy()[0].astype(np.float64) * pixels
-        per_pixel = loss.per_pixel(target, logits)
-        out.append(
-            LossScore(
-                loss_id=loss_id,
-                name=spec.name,
-                kind=spec.kind,
-                value=float(value),
-                per_pixel=None if per_pixel is None else per_pixel.numpy()[0].astype(np.float64),
-                gradient=np.sqrt(np.sum(gradient**2, axis=-1)),
-            )
-        )
+        result = maps.logit_maps(loss, logits, truth)
+        out.append(LossScore(loss_id, spec.name, spec.kind, result.value, result.loss, result.magnitude))
     return out

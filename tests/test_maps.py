@@ -105,3 +105,16 @@ def test_traced_once_per_model_and_loss(model, example):
 def test_shared_range_covers_every_map():
     low, high = maps.shared_range([np.array([1e-3, 1.0]), np.array([10.0, 0.5]), None])
     assert high == pytest.approx(1.0) and low <= -2.9
+
+
+@pytest.mark.parametrize("loss_id", ["ce", "focal", "dice", "lovasz"])
+def test_maps_of_given_logits_are_the_maps_of_the_model_that_gave_them(model, example, loss_id):
+    image, mask = example
+    loss = losses.get(loss_id)
+    from_model = maps.pixel_maps(model, loss, image, mask)
+    from_logits = maps.logit_maps(loss, model(image[None], training=False).numpy()[0], mask)
+    assert from_logits.value == pytest.approx(from_model.value, rel=1e-6)
+    np.testing.assert_allclose(from_logits.gradient, from_model.gradient, rtol=1e-5, atol=1e-7)
+    assert (from_logits.loss is None) == (losses.REGISTRY[loss_id].kind == "region")
+    if from_logits.loss is not None:
+        np.testing.assert_allclose(from_logits.loss, from_model.loss, rtol=1e-6)
