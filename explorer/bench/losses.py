@@ -60,7 +60,7 @@ def _sync(outputs) -> None:
         tensor.numpy()
 
 
-def main(argv=None) -> None:
+def main(argv=None) -> list[tuple[str, str]]:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--size", type=int, default=64, help="height and width")
@@ -81,6 +81,8 @@ def main(argv=None) -> None:
     print(f"{'loss':<26}{'ms':>9}{'× ce':>8}")
     for loss_id in loss_ids:
         print(f"{loss_id:<26}{medians[loss_id]:>9.2f}{medians[loss_id] / medians['ce']:>8.2f}")
+    slowest = max(loss_ids, key=medians.get)
+    return [("slowest loss forward + backward / ce", f"{slowest} {medians[slowest] / medians['ce']:.1f}")]
 
 
 if __name__ == "__main__":

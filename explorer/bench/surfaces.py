@@ -53,7 +53,8 @@ def _panels(loss, fraction, class_index, shares, resolution, figures: bool):
     return planes
 
 
-def bench_surfaces(args, dataset, counts) -> None:
+def bench_surfaces(args, dataset, counts) -> dict[str, float]:
+    """Prints the table; returns the seconds of a recompute with figures, per loss."""
     shares = np.asarray(counts.frequencies)
     valid = [c for c in range(len(shares)) if 0 < shares[c] < 1]
     class_index = args.class_index if args.class_index is not None else min(valid, key=lambda c: shares[c])
@@ -65,7 +66,7 @@ def bench_surfaces(args, dataset, counts) -> None:
         f"grid of images of P = {layout.pixels} pixels ({layout.class_pixels} of the class); {args.rounds} rounds; median ms."
     )
     print(f"{'loss':26s} {'change':24s} {'first call':>11s} {'compute':>9s} {'+ figures':>10s}  {'≤100 ms':>7s}")
-    over = []
+    over, totals = [], {}
     for loss_id, spec in losses.REGISTRY.items():
         params = {"class_weights": list(balanced)} if spec.uses_class_weights and loss_id != "ce" else {}
         loss = losses.get(loss_id, **params)
@@ -81,12 +82,14 @@ def bench_surfaces(args, dataset, counts) -> None:
                 _panels(loss, fraction, class_index, shares, args.resolution, figures)
                 times[figures].append(time.perf_counter() - start)
         compute, total = statistics.median(times[False]), statistics.median(times[True])
+        totals[loss_id] = total
         ok = "yes" if total <= 0.1 else "NO"
         if total > 0.1:
             over.append(loss_id)
         print(f"{loss_id:26s} {what[:24]:24s} {1000 * compile_seconds:9.0f}ms {1000 * compute:7.1f}ms {1000 * total:8.1f}ms  {ok:>7s}")
     if over:
         print(f"Over 100 ms (compute + figures): {', '.join(over)}.")
+    return totals
 
 
 def bench_landscape(args, dataset) -> None:
@@ -118,7 +121,7 @@ def bench_landscape(args, dataset) -> None:
         print(f"{loss_id:26s} {setup:11.2f} s {1000 * per_point:7.1f}ms {grid:7.1f} s  ({label})")
 
 
-def main(argv=None) -> None:
+def main(argv=None) -> list[tuple[str, str]]:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=9)
     parser.add_argument("--resolution", type=int, default=101)
@@ -131,9 +134,14 @@ def main(argv=None) -> None:
     dataset = data.load_toy()
     counts = weights.count_pixels(dataset.train_masks, dataset.num_classes)
     print(f"device: {describe_device()}")
-    bench_surfaces(args, dataset, counts)
+    totals = bench_surfaces(args, dataset, counts)
     if not args.skip_landscape:
         bench_landscape(args, dataset)
+    slowest = max(totals, key=totals.get)
+    return [(
+        "surfaces after a slider move, figures included",
+        f"median {1000 * statistics.median(totals.values()):.0f} ms, slowest {slowest} {1000 * totals[slowest]:.0f} ms",
+    )]
 
 
 if __name__ == "__main__":

@@ -5,7 +5,8 @@ snapshot and figures) against the training it accompanies.
     python -m explorer.bench.training [--rounds 5] [--steps 40]
 
 Blocks of each contender alternate round by round, so a noisy neighbour slows them alike;
-the figures are medians over rounds, printed as ratios.
+the figures are medians over rounds, printed as ratios. On a machine with a GPU the same figures
+are printed for the CPU and the GPU.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ import numpy as np
 import tensorflow as tf
 
 from explorer import data, plots
-from explorer.training import Run, RunConfig, batch_indices, describe_device
+from explorer.bench.devices import device_kinds
+from explorer.training import Run, RunConfig, batch_indices
 
 
 def _fit_block(model, images, masks, config: RunConfig, first_step: int, steps: int) -> float:
@@ -31,7 +33,7 @@ def _fit_block(model, images, masks, config: RunConfig, first_step: int, steps: 
     return (time.perf_counter() - start) / steps
 
 
-def _trainer_block(run: Run, steps: int) -> float:
+def trainer_block(run: Run, steps: int) -> float:
     start = time.perf_counter()
     run.advance(steps, evaluate_every=None)
     return (time.perf_counter() - start) / steps
@@ -50,19 +52,12 @@ def _page_update(run: Run, dataset: data.Dataset) -> float:
     return time.perf_counter() - start
 
 
-def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--steps", type=int, default=40, help="steps per block")
-    parser.add_argument("--loss", default="ce")
-    parser.add_argument("--steps-per-tick", type=int, default=5, help="the page's default")
-    args = parser.parse_args(argv)
-
-    dataset = data.load_toy()
+def bench_device(args, dataset: data.Dataset, description: str) -> list[tuple[str, str]]:
     config = RunConfig(loss_id=args.loss)
     run = Run(config, dataset)
     contenders = {}
-    for jit in (False, "auto"):
+    # True, not "auto": Keras resolves "auto" to no XLA on a machine without a GPU.
+    for jit in (False, True):
         model = keras.models.clone_model(run.model)
         model.set_weights(run.initial_weights)
         model.compile(optimizer=keras.optimizers.Adam(config.learning_rate), loss=run.loss, jit_compile=jit)
@@ -77,7 +72,7 @@ def main(argv=None) -> None:
     times: dict[str, list[float]] = {"trainer": [], **{k: [] for k in contenders}, "page update": []}
     for _ in range(args.rounds):
         first = run.state.step
-        times["trainer"].append(_trainer_block(run, args.steps))
+        times["trainer"].append(trainer_block(run, args.steps))
         for name, model in contenders.items():
             times[name].append(_fit_block(model, dataset.train_images, dataset.train_masks, config, first, args.steps))
         times["page update"].append(_page_update(run, dataset))
@@ -85,15 +80,36 @@ def main(argv=None) -> None:
     median = {k: float(np.median(v)) for k, v in times.items()}
     trainer = median["trainer"]
     tick = args.steps_per_tick * trainer
-    print(f"device: {describe_device()}; loss {args.loss}; batch {config.batch_size}; model {run.model.name}, {run.model.count_params():,} parameters")
+    print(f"device: {description}; loss {args.loss}; batch {config.batch_size}; model {run.model.name}, {run.model.count_params():,} parameters")
     print(f"{'what':34s} {'ms/step':>9s} {'ratio to trainer':>17s}")
     print(f"{'trainer (app)':34s} {1000 * trainer:9.1f} {1.0:17.2f}")
     for name in contenders:
         print(f"{name:34s} {1000 * median[name]:9.1f} {median[name] / trainer:17.2f}")
+    page_share = median["page update"] / tick
     print(
         f"page update (snapshot of {len(dataset.val_images)} val images + figures): {1000 * median['page update']:.1f} ms "
-        f"= {median['page update'] / tick:.2f}× the {args.steps_per_tick} training steps of a tick"
+        f"= {page_share:.2f}× the {args.steps_per_tick} training steps of a tick"
     )
+    fit = ", ".join(f"{median[name] / trainer:.2f}" for name in contenders)
+    return [
+        (f"model.fit (XLA off, on) / trainer, {description}", fit),
+        (f"page update / the {args.steps_per_tick} steps of a tick, {description}", f"{page_share:.2f}"),
+    ]
+
+
+def main(argv=None) -> list[tuple[str, str]]:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--steps", type=int, default=40, help="steps per block")
+    parser.add_argument("--loss", default="ce")
+    parser.add_argument("--steps-per-tick", type=int, default=5, help="the page's default")
+    args = parser.parse_args(argv)
+    dataset = data.load_toy()
+    headlines = []
+    for device, description in device_kinds().items():
+        with tf.device(device):
+            headlines += bench_device(args, dataset, description)
+    return headlines
 
 
 if __name__ == "__main__":
