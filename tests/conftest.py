@@ -4,35 +4,16 @@ once per test session on a free port) and headless Chromium driven by Playwright
 from __future__ import annotations
 
 import os
-import signal
-import socket
-import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-APP = ROOT / "app.py"
-ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+from explorer import appserver
+from explorer.appserver import CHROMIUM, CHROMIUM_ARGS, Server
 
-CHROMIUM = Path("/usr/bin/chromium")
-# Playwright's own browser download cannot work on these machines; Debian's Chromium can.
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-SERVER_START_TIMEOUT = 90.0  # seconds until /_stcore/health must answer "ok"
+ROOT = appserver.ROOT
+APP = appserver.APP
+ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 
 
 @pytest.fixture(scope="session")
@@ -45,91 +26,46 @@ def artifacts_dir() -> Path:
 # -- the real server ------------------------------------------------------------------------------
 
 
-@dataclass
-class Server:
-    url: str
-    port: int
-    process: subprocess.Popen
-    launched_at: float  # time.perf_counter() just before `streamlit run` was started
-    healthy_at: float  # ... and when /_stcore/health first answered "ok"
-    log_path: Path
-
-    def log_tail(self, chars: int = 4000) -> str:
-        try:
-            return self.log_path.read_text(errors="replace")[-chars:]
-        except OSError:
-            return "(no server log)"
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _health(port: int) -> str | None:
+def start_server(log_path: Path, env: dict[str, str] | None = None) -> Server:
+    """explorer.appserver.start_server with the page's default cap on sessions training at once
+    (unless `env` asks for another); a server that does not come up fails the test."""
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2) as response:
-            return response.read().decode(errors="replace").strip()
-    except (urllib.error.URLError, ConnectionError, TimeoutError, OSError):
-        return None
-
-
-def _stop(process: subprocess.Popen) -> None:
-    """Terminate the server's whole process group (it was started in a new session), then kill
-    whatever is left."""
-    if process.poll() is not None:
-        return
-    try:
-        os.killpg(process.pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return
-    try:
-        process.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        try:
-            os.killpg(process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        process.wait(timeout=10)
+        server = appserver.start_server(log_path, {"EXPLORER_MAX_TRAINING_SESSIONS": None, **(env or {})})
+    except appserver.ServerError as error:
+        pytest.fail(str(error))
+    print(f"\n[server] healthy {server.healthy_at - server.launched_at:.1f} s after launching `streamlit run` (port {server.port})")
+    return server
 
 
 @pytest.fixture(scope="session")
 def streamlit_server(artifacts_dir: Path):
-    """`streamlit run app.py` from the repository root on a free port, headless. Yields a Server
-    once /_stcore/health answers "ok"; stops the process group at the end of the session."""
-    port = _free_port()
-    log_path = artifacts_dir / "streamlit-server.log"
-    command = [
-        sys.executable, "-m", "streamlit", "run", str(APP),
-        "--server.port", str(port),
-        "--server.address", "127.0.0.1",
-        "--server.headless", "true",
-        "--browser.gatherUsageStats", "false",
-    ]
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
-    with open(log_path, "wb") as log:
-        launched_at = time.perf_counter()
-        process = subprocess.Popen(
-            command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            start_new_session=True,  # its own process group, so teardown can end all of it
-        )
-    server = Server(f"http://127.0.0.1:{port}", port, process, launched_at, float("nan"), log_path)
+    """`streamlit run app.py` from the repository root on a free port, headless, with the default
+    settings. Yields a Server once /_stcore/health answers "ok"; stops the process group at the
+    end of the session."""
+    server = start_server(artifacts_dir / "streamlit-server.log")
     try:
-        deadline = launched_at + SERVER_START_TIMEOUT
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"`streamlit run app.py` exited with code {process.returncode} before it was healthy:\n{server.log_tail()}")
-            if _health(port) == "ok":
-                server.healthy_at = time.perf_counter()
-                break
-            if time.perf_counter() > deadline:
-                pytest.fail(f"/_stcore/health did not answer 'ok' within {SERVER_START_TIMEOUT:.0f} s:\n{server.log_tail()}")
-            time.sleep(0.25)
-        print(f"\n[server] healthy {server.healthy_at - launched_at:.1f} s after launching `streamlit run` (port {port})")
         yield server
     finally:
-        _stop(process)
+        server.stop()
+
+
+@pytest.fixture
+def server_factory(artifacts_dir: Path):
+    """Start servers of one's own: `server_factory(name, env={...})` gives a Server (its log in
+    tests/artifacts/streamlit-<name>.log) that the test may kill and restart on the same port;
+    every server started is stopped at the end of the test."""
+    started: list[Server] = []
+
+    def start(name: str, env: dict[str, str] | None = None) -> Server:
+        server = start_server(artifacts_dir / f"streamlit-{name}.log", env)
+        started.append(server)
+        return server
+
+    try:
+        yield start
+    finally:
+        for server in started:
+            server.stop()
 
 
 # -- the browser ----------------------------------------------------------------------------------

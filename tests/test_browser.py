@@ -10,20 +10,12 @@ import time
 
 import pytest
 
+from explorer.appserver import STEP_OF_JS, TITLE
+
 pytestmark = pytest.mark.browser
 
-TITLE = "Segmentation Loss Explorer"
 LOAD_TIMEOUT_MS = 120_000  # first page load: TensorFlow import, dataset, building the runs
 TRAIN_TIMEOUT_MS = 180_000  # first ticks: tracing the train step of every run on 2 cores
-
-STEP_OF_JS = r"""
-() => {
-  const el = document.querySelector('[data-testid="stProgress"]');
-  if (!el) return null;
-  const m = el.innerText.match(/Step (\d+) of (\d+)/);
-  return m ? Number(m[1]) : null;
-}
-"""
 
 
 def progress_step(page) -> int | None:

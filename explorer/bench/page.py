@@ -13,124 +13,11 @@ machines, so it drives /usr/bin/chromium; without it, or without Playwright, the
 from __future__ import annotations
 
 import argparse
-import os
-import signal
-import socket
-import subprocess
-import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
-from dataclasses import dataclass
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-APP = ROOT / "app.py"
-TITLE = "Segmentation Loss Explorer"
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-# The step number in the progress text ("Step 12 of 200"), null before it exists.
-STEP_OF_JS = r"""
-() => {
-  const el = document.querySelector('[data-testid="stProgress"]');
-  if (!el) return null;
-  const m = el.innerText.match(/Step (\d+) of (\d+)/);
-  return m ? Number(m[1]) : null;
-}
-"""
-
-
-@dataclass
-class Server:
-    url: str
-    port: int
-    process: subprocess.Popen
-    launched_at: float  # time.perf_counter() just before `streamlit run` was started
-    healthy_at: float  # ... and when /_stcore/health first answered "ok"
-    log_path: Path
-
-    def log_tail(self, chars: int = 4000) -> str:
-        try:
-            return self.log_path.read_text(errors="replace")[-chars:]
-        except OSError:
-            return "(no server log)"
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def health(port: int) -> str | None:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2) as response:
-            return response.read().decode(errors="replace").strip()
-    except (urllib.error.URLError, ConnectionError, TimeoutError, OSError):
-        return None
-
-
-def stop(process: subprocess.Popen) -> None:
-    """Terminate the server's whole process group (it was started in a new session), then kill
-    whatever is left."""
-    if process.poll() is not None:
-        return
-    try:
-        os.killpg(process.pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return
-    try:
-        process.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        try:
-            os.killpg(process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        process.wait(timeout=10)
-
-
-def start_server(log_path: Path, timeout: float = 90.0) -> Server:
-    """`streamlit run app.py` from the repository root on a free port, headless, once
-    /_stcore/health answers "ok". Raises RuntimeError, with the log's tail, if it exits first or
-    is not healthy within `timeout` seconds (the process is stopped then). Stop it with `stop`."""
-    port = free_port()
-    command = [
-        sys.executable, "-m", "streamlit", "run", str(APP),
-        "--server.port", str(port),
-        "--server.address", "127.0.0.1",
-        "--server.headless", "true",
-        "--browser.gatherUsageStats", "false",
-    ]
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
-    with open(log_path, "wb") as log:
-        launched_at = time.perf_counter()
-        process = subprocess.Popen(
-            command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            start_new_session=True,  # its own process group, so stopping it ends all of it
-        )
-    server = Server(f"http://127.0.0.1:{port}", port, process, launched_at, float("nan"), log_path)
-    while health(port) != "ok":
-        problem = None
-        if process.poll() is not None:
-            problem = f"`streamlit run app.py` exited with code {process.returncode} before it was healthy"
-        elif time.perf_counter() > launched_at + timeout:
-            problem = f"/_stcore/health did not answer 'ok' within {timeout:.0f} s"
-        if problem:
-            stop(process)
-            raise RuntimeError(f"{problem}:\n{server.log_tail()}")
-        time.sleep(0.25)
-    server.healthy_at = time.perf_counter()
-    return server
+from explorer.appserver import CHROMIUM, CHROMIUM_ARGS, STEP_OF_JS, TITLE, ServerError, start_server
 
 
 def _visit(browser, url: str, timeout_ms: float, train: bool) -> dict[str, float]:
@@ -172,8 +59,8 @@ def main(argv=None) -> list[tuple[str, str]]:
 
     with tempfile.TemporaryDirectory() as folder:
         try:
-            server = start_server(Path(folder) / "streamlit.log", args.timeout)
-        except RuntimeError as error:
+            server = start_server(Path(folder) / "streamlit.log", timeout=args.timeout)
+        except ServerError as error:
             print(f"page render failed: {error}")
             return []
         try:
@@ -188,7 +75,7 @@ def main(argv=None) -> list[tuple[str, str]]:
             print(f"page render failed: {error}\nserver log:\n{server.log_tail()}")
             return []
         finally:
-            stop(server.process)
+            server.stop()
 
     start = server.healthy_at - server.launched_at
     print(f"server launch → health ok: {start:.1f} s")

@@ -3,7 +3,8 @@
 Every training step uses all cores, so N sessions training together each run N times slower.
 With the cap, the first MAX_TRAINING_SESSIONS sessions that press Train hold a slot until they
 pause or finish; the others wait, and the page says so, instead of slowing everyone down. A slot
-whose session stopped ticking (tab closed) is taken back after STALE_SECONDS.
+whose session stopped ticking (tab closed) is taken back STALE_SECONDS after its last tick ended;
+a tick that is still training (tracing the step on a loaded CPU can take longer) keeps its slot.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ import os
 import threading
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import streamlit as st
 
@@ -27,6 +30,7 @@ class TrainingSlots:
         self._lock = threading.Lock()
         self._holders: dict[str, float] = {}  # session id → last tick
         self._waiting: dict[str, float] = {}  # session id → last ask, in order of arrival
+        self._training: set[str] = set()  # holders inside training(): never stale
 
     def acquire(self, session_id: str) -> int:
         """0 if `session_id` holds a slot (now or already); else its place in the queue (1 = next).
@@ -35,7 +39,7 @@ class TrainingSlots:
             now = self._clock()
             for table in (self._holders, self._waiting):
                 for sid, seen in list(table.items()):
-                    if now - seen > self.stale_seconds:
+                    if now - seen > self.stale_seconds and sid not in self._training:
                         del table[sid]
             if session_id in self._holders:
                 self._holders[session_id] = now
@@ -48,6 +52,20 @@ class TrainingSlots:
                 self._holders[session_id] = now
                 return 0
             return place - free + 1
+
+    @contextmanager
+    def training(self, session_id: str) -> Iterator[None]:
+        """Around a tick's training: the slot is not taken back while it trains, however long that
+        takes, and its staleness counts from the end of the tick."""
+        with self._lock:
+            self._training.add(session_id)
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._training.discard(session_id)
+                if session_id in self._holders:
+                    self._holders[session_id] = self._clock()
 
     def release(self, session_id: str) -> None:
         with self._lock:

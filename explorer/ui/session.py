@@ -3,6 +3,8 @@ browser session's runs (in `st.session_state`, so sessions never see each other'
 
 from __future__ import annotations
 
+import threading
+
 import streamlit as st
 
 from explorer import data as data_module
@@ -37,11 +39,26 @@ def runs() -> dict[str, Run]:
     return st.session_state.setdefault("runs", {})
 
 
+def runs_lock() -> threading.RLock:
+    """Held around every change to the session's runs (reconfigure, train, reset, snapshot).
+
+    Streamlit's fast reruns (its default) start the new script run at once in a new thread when a
+    widget changes, while the interrupted run goes on until its next Streamlit call: a tick still
+    training, or a sync still reconfiguring. Without the lock two threads would change the same
+    runs at once (a slider moved twice quickly left the loss on one value and the sidebar on
+    another). Created by the session's first run, before any rerun can overlap it."""
+    return st.session_state.setdefault("_runs_lock", threading.RLock())
+
+
 def sync_runs(configs: dict[str, RunConfig], dataset: data_module.Dataset) -> dict[str, Run]:
     """Make the session's runs match the sidebar: a new label or a new architecture/seed gets a
     fresh run from the shared initial weights; anything else carries on from the current weights
     (`Run.reconfigure` marks the change on the curves)."""
-    current = runs()
+    with runs_lock():
+        return _sync_runs(runs(), configs, dataset)
+
+
+def _sync_runs(current: dict[str, Run], configs: dict[str, RunConfig], dataset: data_module.Dataset) -> dict[str, Run]:
     for label in list(current):
         if label not in configs:
             del current[label]

@@ -31,13 +31,17 @@ def controls(settings: TrainingSettings) -> None:
 def _pause() -> None:
     st.session_state.training = False
     capacity.slots().release(capacity.session_id())
-    for run in session.runs().values():
-        run.snapshot()
+    runs, lock = session.runs(), session.runs_lock()
+    with lock:
+        for run in runs.values():
+            run.snapshot()
 
 
 def _start() -> None:
-    for run in session.runs().values():
-        run.resume()  # a run the NaN guard paused continues, with whatever the user changed
+    runs, lock = session.runs(), session.runs_lock()
+    with lock:
+        for run in runs.values():
+            run.resume()  # a run the NaN guard paused continues, with whatever the user changed
     st.session_state.training = True
 
 
@@ -46,8 +50,10 @@ def _request_steps(steps: int) -> None:
 
 
 def _reset() -> None:
-    for run in session.runs().values():
-        run.reset()
+    runs, lock = session.runs(), session.runs_lock()
+    with lock:
+        for run in runs.values():
+            run.reset()
     st.session_state.training = False
     capacity.slots().release(capacity.session_id())
 
@@ -55,7 +61,7 @@ def _reset() -> None:
 def live(dataset: Dataset, settings: TrainingSettings) -> None:
     training = st.session_state.get("training", False)
     # Outside the fragment: moving it reruns the page, so the surfaces' per-pixel maps of the
-    # same image follow (a full rerun never waits for a training tick).
+    # same image follow (a full rerun trains nothing; it waits at most for a tick in flight).
     image_index = st.slider("Validation image", 0, len(dataset.val_images) - 1, 0, key="val_image")
     st.fragment(_live, run_every=TICK_SECONDS if training else None)(dataset, settings, image_index)
 
@@ -64,7 +70,20 @@ def _live(dataset: Dataset, settings: TrainingSettings, image_index: int) -> Non
     runs = session.runs()
     training = st.session_state.get("training", False)
     full_run = session.is_full_run()
-    status = st.empty()  # one fixed slot for the compile spinner: nothing below moves
+    status = st.empty()  # one fixed slot for the compile spinner and the busy message: nothing below moves
+    # Only the fragment's own reruns train, so a full rerun (a button, a slider) finishes at once.
+    # The slot is asked for before drawing, so a waiting session's message is back in its place at
+    # once instead of blinking out while the tick redraws.
+    place = None
+    if training and not full_run:
+        slots, session_id = capacity.slots(), capacity.session_id()
+        place = slots.acquire(session_id)
+        if place:
+            status.info(
+                f"The server is busy: {capacity.MAX_TRAINING_SESSIONS} sessions are training. Yours waits "
+                f"(place {place} in the queue) and starts by itself when one pauses or finishes.",
+                icon=":material/hourglass_top:",
+            )
     if steps := st.session_state.pop("pending_steps", 0):
         _advance(status, runs, steps, settings.max_steps, evaluate_every=1)
 
@@ -76,29 +95,23 @@ def _live(dataset: Dataset, settings: TrainingSettings, image_index: int) -> Non
     _maps(runs, dataset, image_index)
 
     # The tick trains after drawing: the page is fresh while it trains (Streamlit fades what a
-    # running fragment has not redrawn yet) and the next tick draws the result. Only the
-    # fragment's own reruns train, so a full rerun (a button, a slider) finishes at once.
-    if training and not full_run:
-        place = capacity.slots().acquire(capacity.session_id())
-        if place:
-            status.info(
-                f"The server is busy: {capacity.MAX_TRAINING_SESSIONS} sessions are training. Yours waits "
-                f"(place {place} in the queue) and starts by itself when one pauses or finishes.",
-                icon=":material/hourglass_top:",
-            )
-            return
-        _advance(status, runs, settings.steps_per_tick, settings.max_steps, settings.evaluate_every)
+    # running fragment has not redrawn yet) and the next tick draws the result.
+    if place == 0:
+        with slots.training(session_id):
+            _advance(status, runs, settings.steps_per_tick, settings.max_steps, settings.evaluate_every)
         if all(r.state.halted or r.state.step >= settings.max_steps for r in runs.values()):
             _pause()
             st.rerun()  # the whole page, so the Train button comes back
 
 
 def _advance(status, runs: dict[str, Run], steps: int, max_steps: int, evaluate_every: int) -> None:
+    lock = session.runs_lock()  # a rerun started meanwhile waits for the tick (session.runs_lock)
     if any(r.state.step == 0 for r in runs.values()):
-        with status, st.spinner("Compiling the training step (first steps only)…", show_time=True):
+        with status, st.spinner("Compiling the training step (first steps only)…", show_time=True), lock:
             _advance_all(runs, steps, max_steps, evaluate_every)
     else:
-        _advance_all(runs, steps, max_steps, evaluate_every)
+        with lock:
+            _advance_all(runs, steps, max_steps, evaluate_every)
 
 
 def _advance_all(runs: dict[str, Run], steps: int, max_steps: int, evaluate_every: int) -> None:

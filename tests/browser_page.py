@@ -1,0 +1,161 @@
+"""Reading the real page in the browser, shared by the browser tests of sessions and faults: open
+the page with a link (explorer.export.to_query_params), wait for it, read the step count and the
+loss curves that plotly drew, and train the same configuration alone in the test process."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from pathlib import Path
+from urllib.parse import urlencode
+
+import numpy as np
+
+from explorer.appserver import STEP_OF_JS, TITLE
+
+LOAD_TIMEOUT_MS = 180_000  # first page load: TensorFlow import, dataset, building the runs (3 sessions at once)
+TRAIN_TIMEOUT_MS = 300_000  # tracing and training on a shared 2-core CPU, several sessions at once
+EXCEPTION = '[data-testid="stException"]'
+BUSY_TEXT = "The server is busy"
+TRACEBACK_RE = re.compile(r"Traceback \(most recent call last\)|File \"[^\"]+\.py\", line \d+")
+
+
+# The training-curves chart (st.plotly_chart(key="curves")): each run's loss trace as plotly drew it
+# (_fullData holds the decoded arrays; `data` may hold base64 "bdata"), and the annotations that
+# mark configuration changes ("A: gamma 2.0 → 2.1" at x = the step).
+CURVES_JS = r"""
+() => {
+  const gd = document.querySelector('.st-key-curves .js-plotly-plot');
+  if (!gd || !gd._fullData) return null;
+  const losses = {};
+  for (const t of gd._fullData) {
+    if (!t.name || !t.name.endsWith(' loss')) continue;
+    losses[t.name.slice(0, -5)] = {
+      x: Array.from(t.x || []), y: Array.from(t.y || []), value: Array.from(t.customdata || []),
+    };
+  }
+  const notes = ((gd._fullLayout || {}).annotations || []).map(a => ({x: a.x, text: a.text}));
+  return {losses, notes};
+}
+"""
+
+
+def link_url(server_url: str, configs: dict, settings, schemes: dict | None = None) -> str:
+    from explorer.export import to_query_params
+
+    return f"{server_url}/?{urlencode(to_query_params(configs, settings, schemes))}"
+
+
+def progress_step(page) -> int | None:
+    return page.evaluate(STEP_OF_JS)
+
+
+def exception_text(page) -> str | None:
+    """The text of the first exception box on the page, or None."""
+    boxes = page.locator(EXCEPTION)
+    return boxes.first.inner_text() if boxes.count() else None
+
+
+def assert_no_exception(page, where: str = "") -> None:
+    text = exception_text(page)
+    assert text is None, f"the page shows an exception{where}:\n{text}"
+    body = page.evaluate("() => document.body.innerText")
+    match = TRACEBACK_RE.search(body)
+    assert match is None, f"the page shows a Python traceback{where}: …{body[max(match.start() - 200, 0):match.end() + 400]}…"
+
+
+def wait_ready(page, timeout_ms: int = LOAD_TIMEOUT_MS) -> None:
+    """The app's own elements: the title, the Train button and the step count."""
+    page.locator("h1", has_text=TITLE).wait_for(state="visible", timeout=timeout_ms)
+    page.locator(".st-key-train button").wait_for(state="visible", timeout=timeout_ms)
+    page.wait_for_function(f"() => ({STEP_OF_JS})() !== null", timeout=timeout_ms)
+
+
+def wait_finished(page, max_steps: int, timeout_ms: int = TRAIN_TIMEOUT_MS) -> None:
+    """Training reached `max_steps`: the page paused itself (the Train button is back)."""
+    page.wait_for_function(
+        f"() => ({STEP_OF_JS})() === {max_steps} && document.querySelector('.st-key-train button') !== null",
+        timeout=timeout_ms,
+        polling=500,
+    )
+
+
+def curves(page) -> dict:
+    """{"losses": {label: {"x", "y", "value"}}, "notes": [{"x", "text"}]} of the curves chart."""
+    page.wait_for_function(f"() => ({CURVES_JS})() !== null", timeout=60_000)
+    return page.evaluate(CURVES_JS)
+
+
+def events(data: dict, label: str) -> list[tuple[int, str]]:
+    """The configuration changes marked on run `label`'s curves, in the order they were made:
+    (step, "gamma 2.0 → 2.1, …")."""
+    prefix = f"{label}: "
+    return [(int(n["x"]), n["text"][len(prefix):]) for n in data["notes"] if n["text"].startswith(prefix)]
+
+
+def screenshot_full(page, path: Path) -> None:
+    """Streamlit scrolls inside its main section, not the document: grow the viewport to the
+    content's height so the screenshot holds the whole page."""
+    height = page.evaluate(
+        "() => Math.max(document.body.scrollHeight,"
+        " ...[...document.querySelectorAll('[data-testid=\"stMain\"], [data-testid=\"stAppViewContainer\"], section')].map(e => e.scrollHeight))"
+    )
+    size = page.viewport_size
+    page.set_viewport_size({"width": size["width"], "height": min(max(int(height) + 40, 800), 8000)})
+    page.wait_for_timeout(1500)  # let plotly re-layout
+    page.screenshot(path=str(path), full_page=True)
+    page.set_viewport_size(size)
+
+
+# -- the same configurations trained alone, in the test process ------------------------------------
+
+
+def _apply_change(config, change: str):
+    """The RunConfig after one marked change ("loss ce → bce", "gamma 2.0 → 2.1", joined by ", ")."""
+    from explorer import losses
+
+    loss_id, params = config.loss_id, dict(config.loss_params)
+    for part in change.split(", "):
+        match = re.fullmatch(r"(\S+) (.+) → (.+)", part)
+        assert match, f"cannot replay the change {part!r}"
+        key, _, new = match.groups()
+        if key == "loss":
+            loss_id = new
+        elif key == "lr":
+            config = dataclasses.replace(config, learning_rate=float(new))
+        elif new == "None":
+            params.pop(key, None)
+        elif new in ("True", "False"):
+            params[key] = new == "True"
+        else:
+            params[key] = float(new)
+    uses_weights = losses.REGISTRY[loss_id].uses_class_weights
+    assert not uses_weights or loss_id == config.loss_id, "a loss change to a weighted loss is not replayed here"
+    return dataclasses.replace(config, loss_id=loss_id, loss_params=params, class_weights=config.class_weights if uses_weights else None)
+
+
+def train_alone(config, steps: int, changes: list[tuple[int, str]] = (), dataset=None) -> np.ndarray:
+    """The loss per step of `config` trained by itself for `steps` steps (explorer.training.Run,
+    as the page trains it), applying each marked change at its step as the page did."""
+    from explorer.data import load_toy
+    from explorer.training import Run
+
+    run = Run(config, dataset if dataset is not None else load_toy())
+    for step, change in changes:
+        run.advance(step - run.state.step, evaluate_every=None)
+        run.reconfigure(_apply_change(run.config, change))
+    run.advance(steps - run.state.step, evaluate_every=None)
+    assert run.state.step == steps and not run.state.halted, run.state.halted
+    return np.asarray(run.state.loss_values)
+
+
+def assert_curve_equals(drawn: dict, reference: np.ndarray, what: str, rtol: float = 1e-5) -> float:
+    """The page's loss trace against the reference: steps 1..N without a gap or a repeat, the raw
+    values (the hover's customdata) and the drawn ratio to the first step. Returns the largest
+    relative difference."""
+    steps = len(reference)
+    assert drawn["x"] == list(range(1, steps + 1)), f"{what}: the curve's steps are not 1..{steps}: {drawn['x']}"
+    value = np.asarray(drawn["value"], dtype=float)
+    np.testing.assert_allclose(value, reference, rtol=rtol, err_msg=f"{what}: loss values differ from the run trained alone")
+    np.testing.assert_allclose(np.asarray(drawn["y"], dtype=float), reference / reference[0], rtol=2 * rtol, err_msg=f"{what}: drawn curve (÷ first step) differs")
+    return float(np.max(np.abs(value - reference) / np.abs(reference)))
