@@ -193,36 +193,37 @@ class Run:
         if self.state.halted:
             return self.state
         start = time.perf_counter()
-        step = self.state.step
+        first = step = self.state.step
         loss_steps, loss_values = [], []
         problem = None
-        for _ in range(steps):
-            indices = batch_indices(self.config.seed, step, self.config.batch_size, len(self.data.train_images))
-            value, grads_finite = self._train_step(self.data.train_images[indices], self.data.train_masks[indices])
-            value = float(value)
-            if not np.isfinite(value):
-                problem = f"step {step + 1} gave a non-finite loss ({value})"
-            elif not bool(grads_finite):
-                problem = f"step {step + 1} gave a non-finite gradient (the loss was {value:.4g})"
-            if problem:
-                break
-            step += 1
-            loss_steps.append(step)
-            loss_values.append(value)
-        elapsed = time.perf_counter() - start
-        state = dataclasses.replace(
-            self.state,
-            step=step,
-            loss_steps=self.state.loss_steps + tuple(loss_steps),
-            loss_values=self.state.loss_values + tuple(loss_values),
-            seconds_training=self.state.seconds_training + elapsed,
-        )
+        try:
+            for _ in range(steps):
+                indices = batch_indices(self.config.seed, step, self.config.batch_size, len(self.data.train_images))
+                value, grads_finite = self._train_step(self.data.train_images[indices], self.data.train_masks[indices])
+                value = float(value)
+                if not np.isfinite(value):
+                    problem = f"step {step + 1} gave a non-finite loss ({value})"
+                elif not bool(grads_finite):
+                    problem = f"step {step + 1} gave a non-finite gradient (the loss was {value:.4g})"
+                if problem:
+                    break
+                step += 1
+                loss_steps.append(step)
+                loss_values.append(value)
+        finally:
+            # Published even when an exception ends the loop early: the weights took these steps.
+            self.state = dataclasses.replace(
+                self.state,
+                step=step,
+                loss_steps=self.state.loss_steps + tuple(loss_steps),
+                loss_values=self.state.loss_values + tuple(loss_values),
+                seconds_training=self.state.seconds_training + time.perf_counter() - start,
+            )
         if problem:
-            return self._halt(problem, state.seconds_training)
-        if evaluate_every and step // evaluate_every > self.state.step // evaluate_every:
-            return self._publish_evaluation(state)
-        self.state = state
-        return state
+            return self._halt(problem, self.state.seconds_training)
+        if evaluate_every and step // evaluate_every > first // evaluate_every:
+            return self._publish_evaluation(self.state)
+        return self.state
 
     def snapshot(self) -> RunState:
         """Publish a validation snapshot of the current weights unless the latest one is of them."""

@@ -102,3 +102,24 @@ def test_a_slot_is_not_taken_back_while_its_tick_trains():
         raise StopException()
     clock.now = 61
     assert slots.acquire("slow") == 0, "the raising tick kept its slot beyond the stale time"
+
+
+def test_an_exception_in_the_middle_of_advance_keeps_the_steps_the_weights_took(toy):
+    run = Run(SMALL, toy)
+    real_step, calls = run._train_step, []
+
+    def failing_third_step(*batch):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt  # anything that ends the loop between two steps
+        return real_step(*batch)
+
+    with mock.patch.object(run, "_train_step", failing_third_step), pytest.raises(KeyboardInterrupt):
+        run.advance(5, evaluate_every=None)
+    _whole(run)
+    assert run.state.step == 2
+    twin = Run(SMALL, toy)
+    twin.advance(2, evaluate_every=None)
+    assert run.state.loss_values == twin.state.loss_values
+    for mine, theirs in zip(run.model.get_weights(), twin.model.get_weights()):
+        np.testing.assert_array_equal(mine, theirs)

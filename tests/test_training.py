@@ -210,9 +210,13 @@ def test_a_dropped_run_leaves_no_traced_graph_behind():
 
     from tensorflow.python.framework.func_graph import FuncGraph
 
+    def train_step_graphs() -> dict[int, weakref.ref]:
+        return {id(g): weakref.ref(g) for g in gc.get_objects() if isinstance(g, FuncGraph) and g.name == "train_step"}
+
+    before = train_step_graphs()  # other tests' runs may still be alive: only this run's graphs count
     run = Run(small_config(), tiny_dataset())
     run.advance(2)
-    graphs = [weakref.ref(g) for g in gc.get_objects() if isinstance(g, FuncGraph) and g.name == "train_step"]
+    graphs = [ref for key, ref in train_step_graphs().items() if key not in before]
     assert graphs, "the train step was traced"
     del run
     gc.collect()
