@@ -22,6 +22,7 @@ from browser_page import (
     EXCEPTION,
     TITLE,
     TRACEBACK_RE,
+    TRAIN_TIMEOUT_MS,
     assert_curve_equals,
     assert_no_exception,
     curves,
@@ -39,8 +40,6 @@ from explorer.export import Settings
 from explorer.training import RunConfig
 
 pytestmark = pytest.mark.browser
-
-TRAIN_TIMEOUT_MS = 300_000
 
 # -- reruns during training ------------------------------------------------------------------------
 

@@ -221,3 +221,26 @@ def test_a_dropped_run_leaves_no_traced_graph_behind():
     del run
     gc.collect()
     assert all(g() is None for g in graphs)
+
+
+def test_building_a_run_after_runs_were_released_clears_the_kernel_cache():
+    """TensorFlow's eager kernel cache would keep every released run's kernels (memory growing
+    with each closed session): the next run built clears it, and only then."""
+    import gc
+    from unittest import mock
+
+    from explorer import training
+
+    gc.collect()  # runs of earlier tests released now, so building `run` settles the flag
+    run = Run(small_config(), tiny_dataset())
+    run.advance(1)
+    with mock.patch.object(training, "_clear_kernel_cache") as clear:
+        kept = Run(small_config(), tiny_dataset())  # nothing released since
+        clear.assert_not_called()
+        del run
+        gc.collect()
+        Run(small_config(), tiny_dataset())
+        clear.assert_called_once()
+        Run(small_config(), tiny_dataset())  # the one built just before was released: clears again
+        assert clear.call_count == 2
+    assert kept.state.step == 0
