@@ -11,8 +11,6 @@ import pytest
 from explorer import appserver
 from explorer.appserver import CHROMIUM, CHROMIUM_ARGS, Server
 
-ROOT = appserver.ROOT
-APP = appserver.APP
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 
 

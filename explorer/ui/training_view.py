@@ -28,20 +28,21 @@ def controls(settings: TrainingSettings) -> None:
     reset.button("Reset", icon=":material/restart_alt:", key="reset", on_click=_reset, width="stretch")
 
 
+def _each_run(action) -> None:
+    """``action(run)`` for every run of the session, under the session's lock."""
+    with session.runs_lock():
+        for run in session.runs().values():
+            action(run)
+
+
 def _pause() -> None:
     st.session_state.training = False
     capacity.slots().release(capacity.session_id())
-    runs, lock = session.runs(), session.runs_lock()
-    with lock:
-        for run in runs.values():
-            run.snapshot()
+    _each_run(Run.snapshot)
 
 
 def _start() -> None:
-    runs, lock = session.runs(), session.runs_lock()
-    with lock:
-        for run in runs.values():
-            run.resume()  # a run the NaN guard paused continues, with whatever the user changed
+    _each_run(Run.resume)  # a run the NaN guard paused continues, with whatever the user changed
     st.session_state.training = True
 
 
@@ -50,10 +51,7 @@ def _request_steps(steps: int) -> None:
 
 
 def _reset() -> None:
-    runs, lock = session.runs(), session.runs_lock()
-    with lock:
-        for run in runs.values():
-            run.reset()
+    _each_run(Run.reset)
     st.session_state.training = False
     capacity.slots().release(capacity.session_id())
 

@@ -30,6 +30,7 @@ import streamlit as st
 from explorer import losses, plots, surface_plots, surfaces, uploads, weights
 from explorer.data import Dataset
 from explorer.training import Run
+from explorer.ui import session
 from explorer.ui.dataset_view import enlarge
 
 _log = logging.getLogger(__name__)
@@ -76,11 +77,11 @@ def drop_runs_on_other_data(dataset: Dataset) -> None:
     stale = [label for label, run in (runs or {}).items() if run.data is not dataset]
     if not stale:
         return
-    for label in stale:
-        del runs[label]
-    for key in list(st.session_state.keys()):
-        if key in _PER_DATASET_KEYS:
-            del st.session_state[key]
+    with session.runs_lock():
+        for label in stale:
+            del runs[label]
+    for key in _PER_DATASET_KEYS:
+        st.session_state.pop(key, None)
 
 
 # ---------------------------------------------------------------------------------------------
