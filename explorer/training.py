@@ -25,7 +25,7 @@ from tensorflow.python.eager import context as eager_context
 
 from explorer import losses, metrics, surfaces
 from explorer.data import Dataset
-from explorer.model import build_unet
+from explorer.model import DEFAULT_NORMALIZATION, build_unet
 
 
 @dataclass(frozen=True)
@@ -42,10 +42,11 @@ class RunConfig:
     seed: int = 0
     depth: int = 3
     width: int = 8
+    normalization: str = DEFAULT_NORMALIZATION
 
     def architecture(self) -> tuple:
         """What must match for two runs to share weights."""
-        return (self.depth, self.width, self.seed)
+        return (self.depth, self.width, self.seed, self.normalization)
 
 
 @dataclass(frozen=True)
@@ -56,6 +57,7 @@ class Evaluation:
     scores: metrics.Scores
     probabilities: np.ndarray | None  # (V, H, W, C) softmax of the validation images; latest only
     class_ab: np.ndarray  # (C, 2): per class, the share found (a) and falsely claimed (b)
+    logit_scale: float  # the largest |logit| over the validation images: grows before a blow-up
 
 
 @dataclass(frozen=True)
@@ -133,6 +135,7 @@ class Run:
             depth=config.depth,
             width=config.width,
             seed=config.seed,
+            normalization=config.normalization,
         )
         if initial_weights is not None:
             self.model.set_weights(initial_weights)
@@ -143,7 +146,7 @@ class Run:
         self.loss = self._build_loss(config)
         self._train_step = self._make_train_step(self.loss)
         model = self.model
-        self._predict = tf.function(lambda images: tf.nn.softmax(model(images, training=False), axis=-1), reduce_retracing=True)
+        self._predict = tf.function(lambda images: _softmax_and_scale(model(images, training=False)), reduce_retracing=True)
         # Step 0 is evaluated at once, so the page has maps and a first point on the curves.
         self.state = RunState(evaluations=(self.evaluate(0),))
         self._initial = self._last_good = self._checkpoint()
@@ -166,7 +169,7 @@ class Run:
         rate. Float parameters are assigned to the loss's variables (no retrace); a new loss id or
         a new boolean option builds (and traces) a new step. The change is marked on the curves."""
         if config.architecture() != self.config.architecture():
-            raise ValueError("depth, width and seed fix the model: reset the run to change them")
+            raise ValueError("depth, width, normalization and seed fix the model: reset the run to change them")
         if config == self.config:
             return
         old = self.config
@@ -224,9 +227,9 @@ class Run:
                 value, grads_finite = self._train_step(self.data.train_images[indices], self.data.train_masks[indices])
                 value = float(value)
                 if not np.isfinite(value):
-                    problem = f"step {step + 1} gave a non-finite loss ({value})"
+                    problem = f"step {step + 1} gave a non-finite loss ({format_value(value)})"
                 elif not bool(grads_finite):
-                    problem = f"step {step + 1} gave a non-finite gradient (the loss was {value:.4g})"
+                    problem = f"step {step + 1} gave a non-finite gradient (the loss was {format_value(value)})"
                 if problem:
                     break
                 step += 1
@@ -255,8 +258,12 @@ class Run:
 
     def _publish_evaluation(self, state: RunState) -> RunState:
         evaluation = self.evaluate(state.step)
-        if not np.isfinite(evaluation.probabilities).all():
-            return self._halt(f"at step {state.step} the predictions on the validation images are not finite", state.seconds_training)
+        if not (np.isfinite(evaluation.probabilities).all() and np.isfinite(evaluation.logit_scale)):
+            return self._halt(
+                f"at step {state.step} the predictions on the validation images are not finite "
+                f"(largest |logit| {format_value(evaluation.logit_scale)})",
+                state.seconds_training,
+            )
         self.state = dataclasses.replace(state, evaluations=_thin(state.evaluations) + (evaluation,))
         self._last_good = self._checkpoint()
         return self.state
@@ -291,13 +298,26 @@ class Run:
         self.state = dataclasses.replace(self.state, halted=None)
 
     def probabilities(self, images: tf.Tensor | np.ndarray) -> np.ndarray:
-        return self._predict(tf.convert_to_tensor(images)).numpy()
+        return self._predict(tf.convert_to_tensor(images))[0].numpy()
 
     def evaluate(self, step: int) -> Evaluation:
-        probs = self.probabilities(self._val_x)
+        probs, scale = (t.numpy() for t in self._predict(self._val_x))
         confusion = metrics.confusion_matrix(self.data.val_masks, probs.argmax(-1), self.data.num_classes)
         class_ab = surfaces.class_ab(probs, self.data.val_masks, self.data.num_classes)
-        return Evaluation(step=step, scores=metrics.scores(confusion), probabilities=probs, class_ab=class_ab)
+        return Evaluation(step=step, scores=metrics.scores(confusion), probabilities=probs, class_ab=class_ab, logit_scale=float(scale))
+
+
+def _softmax_and_scale(logits: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+    return tf.nn.softmax(logits, axis=-1), tf.reduce_max(tf.abs(logits))
+
+
+def format_value(value: float) -> str:
+    """A loss or logit for a message: NaN and infinities by name (never "0" or "nan")."""
+    if np.isnan(value):
+        return "NaN"
+    if np.isinf(value):
+        return "+inf" if value > 0 else "-inf"
+    return f"{value:.4g}"
 
 
 def _structure(loss: losses.SegLoss) -> tuple:
