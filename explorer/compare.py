@@ -1,86 +1,248 @@
-"""Compare losses without a browser: train one run per loss and seed on the toy dataset (or
-nothing else: the runs are the app's runs) and tabulate validation metrics.
+"""Compare losses without a browser: train one run per loss, weighting, normalization and seed on
+the toy dataset (the runs are the app's runs) and tabulate validation metrics.
 
-    python -m explorer.compare --losses ce,weighted_ce,focal,dice,focal_tversky --steps 300 --seeds 3
+    python -m explorer.compare --losses ce,focal,dice,focal_tversky,ce_dice \\
+        --weights none,balanced --normalization group,none --steps 300 --seeds 5
 
-Every loss trains from the same initial weights on the same batches for a given seed. Losses
-take their registry defaults; losses that use class weights get the `--weights` scheme counted
-over the whole training set. Writes the table as CSV and Markdown into `--out`.
+Every variant trains from the same initial weights on the same batches for a given seed. Losses
+take their registry defaults; losses that use class weights run once per `--weights` scheme
+(counted over the whole training set), the others once. A run the NaN guard halts is a failed
+run: it is listed with its step and reason and left out of every mean. Each variant is also
+compared with plain cross-entropy on the same seeds: the mean paired difference with a 95 %
+interval (Student's t over the seeds where both runs finished).
+
+Writes `results.json` (every run), `comparison.md` and `comparison.csv` into `--out`;
+`--readme README.md` also rewrites the README's comparison section from the same results, and a
+test checks that section against `docs/comparison/results.json` and the code that made it.
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import hashlib
+import io
+import json
+import math
+import multiprocessing
+import os
+import re
+import shlex
 import time
-from dataclasses import dataclass
+import tokenize
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
-from explorer import data, losses, weights
+from explorer import data, losses, metrics, weights
+from explorer.model import NORMALIZATIONS
 from explorer.training import Run, RunConfig
+
+BASELINE = "ce"
+ROOT = Path(__file__).resolve().parents[1]
+# What determines a result: the training and scoring code and the dataset. The fingerprint of
+# their tokens (comments and docstrings left out) is stored with every result.
+RESULT_CODE = ("explorer/model.py", "explorer/training.py", "explorer/losses.py", "explorer/data.py", "explorer/weights.py", "explorer/metrics.py")
+RESULT_DATA = "assets/toy"
+README_BEGIN = "<!-- comparison:begin -->"
+README_END = "<!-- comparison:end -->"
 
 
 @dataclass(frozen=True)
-class Row:
+class Variant:
     loss_id: str
-    iou: np.ndarray  # (seeds, classes)
-    mean_iou: np.ndarray  # (seeds,)
-    pixel_accuracy: np.ndarray  # (seeds,)
-    seconds: float  # mean training time per seed
+    scheme: str  # class-weighting scheme; "none" for losses that take no class weights
+    normalization: str
+
+    @property
+    def name(self) -> str:
+        return self.loss_id if not losses.REGISTRY[self.loss_id].uses_class_weights else f"{self.loss_id} ({self.scheme})"
 
 
-def compare(loss_ids, steps: int, seeds: int, scheme: str = "balanced", dataset: data.Dataset | None = None, learning_rate: float = 3e-3) -> list[Row]:
-    dataset = dataset or data.load_toy()
+@dataclass(frozen=True)
+class Outcome:
+    """One run. A failed run has `failed` (the NaN guard's message) and no scores."""
+
+    variant: Variant
+    seed: int
+    step: int
+    seconds: float
+    logit_scale: float  # largest |logit| at the last validation snapshot
+    failed: str | None = None
+    iou: tuple[float, ...] | None = None
+    dice: tuple[float, ...] | None = None
+    recall: tuple[float, ...] | None = None
+    mean_iou: float | None = None
+    pixel_accuracy: float | None = None
+
+
+def variants(loss_ids, schemes, normalizations) -> list[Variant]:
+    unknown = [i for i in loss_ids if i not in losses.REGISTRY]
+    if unknown:
+        raise SystemExit(f"unknown loss {unknown[0]!r}; choose from {', '.join(losses.REGISTRY)}")
+    out = []
+    for normalization in normalizations:
+        for loss_id in loss_ids:
+            uses = losses.REGISTRY[loss_id].uses_class_weights
+            for scheme in schemes if uses else ("none",):
+                out.append(Variant(loss_id, scheme, normalization))
+    return list(dict.fromkeys(out))
+
+
+def train_one(variant: Variant, seed: int, steps: int, learning_rate: float, dataset: data.Dataset) -> Outcome:
     counts = weights.count_pixels(dataset.train_masks, dataset.num_classes)
-    class_weights = tuple(weights.class_weights(counts, scheme).weights)
-    rows = []
-    for loss_id in loss_ids:
-        if loss_id not in losses.REGISTRY:
-            raise SystemExit(f"unknown loss {loss_id!r}; choose from {', '.join(losses.REGISTRY)}")
-        ious, mean_ious, accuracies, seconds = [], [], [], []
-        for seed in range(seeds):
-            config = RunConfig(loss_id=loss_id, class_weights=class_weights, seed=seed, learning_rate=learning_rate)
-            run = Run(config, dataset)
-            start = time.perf_counter()
-            state = run.advance(steps)
-            seconds.append(time.perf_counter() - start)
-            if state.halted:
-                print(f"warning: {loss_id} seed {seed}: {state.halted}")
-            scores = state.latest.scores
-            ious.append(scores.iou)
-            mean_ious.append(scores.mean_iou)
-            accuracies.append(scores.pixel_accuracy)
-        rows.append(Row(loss_id, np.array(ious), np.array(mean_ious), np.array(accuracies), float(np.mean(seconds))))
-    return rows
+    class_weights = tuple(weights.class_weights(counts, variant.scheme).weights)
+    config = RunConfig(
+        loss_id=variant.loss_id,
+        class_weights=class_weights,
+        seed=seed,
+        learning_rate=learning_rate,
+        normalization=variant.normalization,
+    )
+    run = Run(config, dataset)
+    start = time.perf_counter()
+    state = run.advance(steps)
+    seconds = time.perf_counter() - start
+    latest = state.latest
+    common = dict(variant=variant, seed=seed, step=state.step, seconds=seconds, logit_scale=latest.logit_scale)
+    if state.halted:
+        return Outcome(**common, failed=state.halted)
+    s = latest.scores
+    return Outcome(
+        **common,
+        iou=tuple(map(float, s.iou)),
+        dice=tuple(map(float, s.dice)),
+        recall=tuple(map(float, s.recall)),
+        mean_iou=float(s.mean_iou),
+        pixel_accuracy=float(s.pixel_accuracy),
+    )
 
 
-def _pm(values: np.ndarray) -> str:
+# -- running the runs: each in a worker process with one thread -----------------------------------
+
+# One TensorFlow thread per run: a reduction split over more threads adds in another order, and
+# over hundreds of steps the last bits grow into other results. With one thread a run gives the
+# same numbers whatever --workers is and however many cores the machine has.
+THREADS_PER_RUN = 1
+_worker_dataset: data.Dataset | None = None
+
+
+def _init_worker(dataset: data.Dataset) -> None:
+    global _worker_dataset
+    _worker_dataset = dataset
+    import tensorflow as tf
+
+    tf.config.threading.set_intra_op_parallelism_threads(THREADS_PER_RUN)
+    tf.config.threading.set_inter_op_parallelism_threads(THREADS_PER_RUN)
+
+
+def _train_in_worker(item: tuple[int, tuple]) -> tuple[int, Outcome]:
+    index, task = item
+    return index, train_one(*task, _worker_dataset)
+
+
+def run_all(tasks: list[tuple], dataset: data.Dataset, workers: int = 1, progress=print) -> list[Outcome]:
+    """Train every (variant, seed, steps, learning_rate) task in `workers` processes (spawned:
+    TensorFlow does not survive a fork); outcomes in the order of `tasks`."""
+    start, outcomes = time.perf_counter(), [None] * len(tasks)
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(max(1, workers), initializer=_init_worker, initargs=(dataset,)) as pool:
+        for done, (i, outcome) in enumerate(pool.imap_unordered(_train_in_worker, list(enumerate(tasks))), 1):
+            outcomes[i] = outcome
+            left = (time.perf_counter() - start) / done * (len(tasks) - done)
+            status = f"FAILED at step {outcome.step}" if outcome.failed else f"mean IoU {outcome.mean_iou:.3f}"
+            progress(f"[{done}/{len(tasks)}] {outcome.variant.name}, {outcome.variant.normalization}, seed {outcome.seed}: {status} ({outcome.seconds:.0f} s; about {left / 60:.0f} min left)")
+    return outcomes
+
+
+# -- summaries -----------------------------------------------------------------------------------
+
+# Two-sided 95 % quantiles of Student's t for 1..30 degrees of freedom (standard tables).
+_T975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145, 2.131,
+         2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042)
+
+
+def t_quantile_975(dof: int) -> float:
+    return _T975[dof - 1] if dof <= len(_T975) else 1.96
+
+
+def mean_interval(values) -> tuple[float, float]:
+    """Mean and the half-width of its 95 % interval (Student's t); half-width NaN for one value."""
+    values = np.asarray(values, dtype=np.float64)
+    if len(values) < 2:
+        return (float(values[0]) if len(values) else float("nan")), float("nan")
+    return float(values.mean()), float(t_quantile_975(len(values) - 1) * values.std(ddof=1) / math.sqrt(len(values)))
+
+
+def finished(outcomes: list[Outcome], variant: Variant) -> list[Outcome]:
+    return [o for o in outcomes if o.variant == variant and o.failed is None]
+
+
+def paired_differences(outcomes: list[Outcome], variant: Variant, metric) -> np.ndarray:
+    """metric(variant's run) − metric(plain CE's run) for each seed where both finished."""
+    baseline = {o.seed: o for o in finished(outcomes, Variant(BASELINE, "none", variant.normalization))}
+    return np.array([metric(o) - metric(baseline[o.seed]) for o in finished(outcomes, variant) if o.seed in baseline])
+
+
+def rarest_class(dataset: data.Dataset) -> int:
+    return int(np.argmin(weights.count_pixels(dataset.train_masks, dataset.num_classes).pixels))
+
+
+def all_background_scores(dataset: data.Dataset) -> metrics.Scores:
+    masks = dataset.val_masks
+    return metrics.scores(metrics.confusion_matrix(masks, np.zeros_like(masks), dataset.num_classes))
+
+
+# -- tables --------------------------------------------------------------------------------------
+
+
+def _pm(values) -> str:
+    values = [v for v in values if v is not None]
+    if not values:
+        return "–"
     return f"{np.nanmean(values):.3f} ± {np.nanstd(values):.3f}"
 
 
-def table(rows: list[Row], class_names) -> tuple[list[str], list[list[str]]]:
-    header = ["loss", *[f"IoU {name}" for name in class_names], "mean IoU", "pixel accuracy", "seconds / run"]
-    body = [
-        [r.loss_id, *[_pm(r.iou[:, c]) for c in range(r.iou.shape[1])], _pm(r.mean_iou), _pm(r.pixel_accuracy), f"{r.seconds:.1f}"]
-        for r in rows
-    ]
-    return header, body
+def _interval(values: np.ndarray) -> str:
+    if len(values) == 0:
+        return "–"
+    mean, half = mean_interval(values)
+    return f"{mean:+.3f} [{mean - half:+.3f}, {mean + half:+.3f}]" if np.isfinite(half) else f"{mean:+.3f}"
 
 
-def csv_rows(rows: list[Row], class_names) -> list[list]:
-    """Numbers, not formatted strings: mean and std in columns of their own."""
-    header = ["loss"]
-    for name in [*[f"iou_{n}" for n in class_names], "mean_iou", "pixel_accuracy"]:
-        header += [f"{name}_mean", f"{name}_std"]
-    out = [header + ["seconds_per_run"]]
-    for r in rows:
-        line = [r.loss_id]
-        for values in [*r.iou.T, r.mean_iou, r.pixel_accuracy]:
-            line += [f"{np.nanmean(values):.4f}", f"{np.nanstd(values):.4f}"]
-        out.append(line + [f"{r.seconds:.2f}"])
-    return out
+def scores_table(outcomes: list[Outcome], normalization: str, dataset: data.Dataset) -> str:
+    header = ["loss", "finished", *[f"IoU {n}" for n in dataset.class_names], "mean IoU", "pixel accuracy", "largest logit", "s / run"]
+    body = []
+    for variant in dict.fromkeys(o.variant for o in outcomes if o.variant.normalization == normalization):
+        runs = [o for o in outcomes if o.variant == variant]
+        done = finished(outcomes, variant)
+        body.append(
+            [variant.name, f"{len(done)}/{len(runs)}"]
+            + [_pm([o.iou[c] for o in done]) for c in range(dataset.num_classes)]
+            + [_pm([o.mean_iou for o in done]), _pm([o.pixel_accuracy for o in done])]
+            + [f"{np.median([o.logit_scale for o in runs]):.3g}", f"{np.mean([o.seconds for o in runs]):.0f}"]
+        )
+    base = all_background_scores(dataset)
+    body.append(["all background (for scale)", "–", *[f"{v:.3f}" for v in base.iou], f"{base.mean_iou:.3f}", f"{base.pixel_accuracy:.3f}", "–", "–"])
+    return markdown(header, body)
+
+
+def paired_table(outcomes: list[Outcome], normalization: str, dataset: data.Dataset) -> str:
+    rare = rarest_class(dataset)
+    header = ["loss", "pairs", "Δ mean IoU [95 % interval]", f"Δ IoU {dataset.class_names[rare]} [95 % interval]"]
+    body = []
+    for variant in dict.fromkeys(o.variant for o in outcomes if o.variant.normalization == normalization):
+        if variant == Variant(BASELINE, "none", normalization):
+            continue
+        mean_iou = paired_differences(outcomes, variant, lambda o: o.mean_iou)
+        rare_iou = paired_differences(outcomes, variant, lambda o: o.iou[rare])
+        body.append([variant.name, str(len(mean_iou)), _interval(mean_iou), _interval(rare_iou)])
+    return markdown(header, body)
+
+
+def failures(outcomes: list[Outcome]) -> list[str]:
+    return [f"{o.variant.name}, {o.variant.normalization}, seed {o.seed}: {o.failed}" for o in outcomes if o.failed]
 
 
 def markdown(header: list[str], body: list[list[str]]) -> str:
@@ -89,29 +251,142 @@ def markdown(header: list[str], body: list[list[str]]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def report(results: dict, dataset: data.Dataset) -> str:
+    """The Markdown of a comparison: per normalization, the scores and the paired differences;
+    then every failed run. The README's section is exactly this text."""
+    outcomes = outcomes_from_json(results)
+    s = results["settings"]
+    parts = [
+        f"Measured with `{results['command']}` ({s['steps']} steps, {len(s['seeds'])} seeds, lr {s['learning_rate']:g}, "
+        f"batch 16; validation set; mean ± std over the runs that finished). Code fingerprint `{results['code']}`.\n"
+    ]
+    for normalization in s["normalizations"]:
+        parts.append(f"\n**Normalization: {NORMALIZATIONS[normalization]}**\n\n")
+        parts.append(scores_table(outcomes, normalization, dataset))
+        parts.append(f"\nAgainst plain cross-entropy on the same seeds ({NORMALIZATIONS[normalization]}): mean paired difference [95 % interval]\n\n")
+        parts.append(paired_table(outcomes, normalization, dataset))
+    failed = failures(outcomes)
+    parts.append("\nFailed runs (left out of every mean): " + ("none.\n" if not failed else f"{len(failed)}.\n\n" + "".join(f"- {f}\n" for f in failed)))
+    return "".join(parts)
+
+
+def csv_rows(outcomes: list[Outcome], class_names) -> list[list]:
+    header = ["loss", "weights", "normalization", "seed", "failed", "step", "seconds", "logit_scale", "mean_iou", "pixel_accuracy"]
+    header += [f"{m}_{n}" for m in ("iou", "dice", "recall") for n in class_names]
+    rows = [header]
+    for o in outcomes:
+        per_class = [f"{v:.4f}" for m in (o.iou, o.dice, o.recall) for v in (m or (float("nan"),) * len(class_names))]
+        rows.append([o.variant.loss_id, o.variant.scheme, o.variant.normalization, o.seed, o.failed or "", o.step, f"{o.seconds:.2f}", f"{o.logit_scale:.4g}",
+                     "" if o.failed else f"{o.mean_iou:.4f}", "" if o.failed else f"{o.pixel_accuracy:.4f}", *per_class])
+    return rows
+
+
+# -- provenance ----------------------------------------------------------------------------------
+
+
+def code_fingerprint(root: Path = ROOT) -> str:
+    """A digest of the code and data that determine a result: the tokens of RESULT_CODE without
+    comments, docstrings or layout (editing those changes no result), and the bytes of the toy set."""
+    digest = hashlib.sha256()
+    for name in RESULT_CODE:
+        digest.update(name.encode())
+        for token in _code_tokens((root / name).read_text()):
+            digest.update(token.encode() + b"\0")
+    for path in sorted((root / RESULT_DATA).rglob("*")):
+        if path.is_file():
+            digest.update(path.relative_to(root).as_posix().encode() + path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def _code_tokens(source: str) -> list[str]:
+    skip = {tokenize.COMMENT, tokenize.NL, tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT, tokenize.ENCODING, tokenize.ENDMARKER}
+    tokens = list(tokenize.generate_tokens(io.StringIO(source).readline))
+    out = []
+    for i, tok in enumerate(tokens):
+        if tok.type in skip:
+            continue
+        # A docstring: a string that is a statement of its own.
+        before = next((t for t in reversed(tokens[:i]) if t.type not in (tokenize.COMMENT, tokenize.NL)), None)
+        after = tokens[i + 1] if i + 1 < len(tokens) else None
+        if tok.type == tokenize.STRING and (before is None or before.type in (tokenize.NEWLINE, tokenize.INDENT, tokenize.DEDENT, tokenize.ENCODING)) and after is not None and after.type == tokenize.NEWLINE:
+            continue
+        out.append(tok.string)
+    return out
+
+
+def outcomes_from_json(results: dict) -> list[Outcome]:
+    outcomes = []
+    for row in results["runs"]:
+        row = dict(row)
+        row["variant"] = Variant(**row["variant"])
+        for key in ("iou", "dice", "recall"):
+            row[key] = tuple(row[key]) if row[key] is not None else None
+        outcomes.append(Outcome(**row))
+    return outcomes
+
+
+def replace_readme_section(readme: str, section: str) -> str:
+    pattern = re.compile(re.escape(README_BEGIN) + ".*?" + re.escape(README_END), re.S)
+    if not pattern.search(readme):
+        raise SystemExit(f"the README has no {README_BEGIN} … {README_END} section to replace")
+    return pattern.sub(lambda _: f"{README_BEGIN}\n{section}{README_END}", readme)
+
+
+def readme_section(readme: str) -> str:
+    start, end = readme.index(README_BEGIN) + len(README_BEGIN) + 1, readme.index(README_END)
+    return readme[start:end]
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--losses", default="ce,weighted_ce,focal,dice,focal_tversky")
+    parser.add_argument("--losses", default="ce,focal,dice,focal_tversky,ce_dice")
+    parser.add_argument("--weights", default="none,balanced", help="weighting schemes, comma-separated, for losses that use class weights")
+    parser.add_argument("--normalization", default="group", help=f"U-Net normalizations, comma-separated: {', '.join(NORMALIZATIONS)}")
     parser.add_argument("--steps", type=int, default=300)
-    parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--weights", default="balanced", help="weighting scheme for losses that use class weights")
+    parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--lr", type=float, default=3e-3)
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="worker processes, one run and one thread each (default: one per core)")
     parser.add_argument("--out", type=Path, default=Path("comparison"))
-    args = parser.parse_args(argv)
-    if args.weights not in weights.SCHEMES or not weights.SCHEMES[args.weights].dataset_level:
-        parser.error(f"--weights must be one of {[s for s, v in weights.SCHEMES.items() if v.dataset_level]}")
+    parser.add_argument("--readme", type=Path, help="also rewrite this README's comparison section")
+    args = parser.parse_args(argv if argv is not None else None)
+    schemes = args.weights.split(",")
+    dataset_level = [s for s, v in weights.SCHEMES.items() if v.dataset_level]
+    if any(s not in dataset_level for s in schemes):
+        parser.error(f"--weights takes some of {dataset_level}")
+    normalizations = args.normalization.split(",")
+    if any(n not in NORMALIZATIONS for n in normalizations):
+        parser.error(f"--normalization takes some of {list(NORMALIZATIONS)}")
+    loss_ids = args.losses.split(",")
+    if BASELINE not in loss_ids:
+        loss_ids.insert(0, BASELINE)  # the paired comparison needs it
 
     dataset = data.load_toy()
-    rows = compare(args.losses.split(","), args.steps, args.seeds, args.weights, dataset, args.lr)
-    header, body = table(rows, dataset.class_names)
-    text = markdown(header, body)
-    print(f"{args.steps} steps, {args.seeds} seeds, lr {args.lr:g}, class weights: {args.weights}; validation set, mean ± std over seeds\n")
-    print(text)
+    chosen = variants(loss_ids, schemes, normalizations)
+    tasks = [(v, seed, args.steps, args.lr) for v in chosen for seed in range(args.seeds)]
+    print(f"{len(tasks)} runs: {len(chosen)} variants × {args.seeds} seeds, {args.steps} steps each, {args.workers} worker(s)", flush=True)
+    outcomes = run_all(tasks, dataset, args.workers, progress=lambda line: print(line, flush=True))
+
+    command = "python -m explorer.compare " + shlex.join(
+        [f"--losses={args.losses}", f"--weights={args.weights}", f"--normalization={args.normalization}",
+         f"--steps={args.steps}", f"--seeds={args.seeds}", f"--lr={args.lr:g}"]
+    )
+    results = {
+        "command": command,
+        "settings": {"losses": loss_ids, "weights": schemes, "normalizations": normalizations, "steps": args.steps, "seeds": list(range(args.seeds)), "learning_rate": args.lr},
+        "code": code_fingerprint(),
+        "runs": [asdict(o) for o in outcomes],
+    }
+    text = report(results, dataset)
+    print("\n" + text)
     args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "results.json").write_text(json.dumps(results, indent=1) + "\n")
     (args.out / "comparison.md").write_text(text)
     with open(args.out / "comparison.csv", "w", newline="") as f:
-        csv.writer(f).writerows(csv_rows(rows, dataset.class_names))
-    print(f"wrote {args.out / 'comparison.md'} and {args.out / 'comparison.csv'}")
+        csv.writer(f).writerows(csv_rows(outcomes, dataset.class_names))
+    print(f"wrote {args.out / 'results.json'}, comparison.md and comparison.csv")
+    if args.readme:
+        args.readme.write_text(replace_readme_section(args.readme.read_text(), text))
+        print(f"rewrote the comparison section of {args.readme}")
 
 
 if __name__ == "__main__":

@@ -1,37 +1,141 @@
-"""The headless comparison command on a tiny case: it trains, tabulates and writes its files."""
+"""The headless comparison: failed runs are listed and never averaged, paired differences against
+plain cross-entropy with Student's t intervals, a worker pool that gives the same results, and the
+README's table checked against the committed results and the code that made them."""
+
+from __future__ import annotations
 
 import csv
+import dataclasses
+import json
+import math
+import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from explorer import compare, data
+from explorer.compare import Outcome, Variant
+from test_training import tiny_dataset
+
+ROOT = Path(__file__).resolve().parents[1]
+COMMITTED = ROOT / "docs" / "comparison" / "results.json"
 
 
-def test_compare_command_writes_a_table_per_loss(tmp_path, capsys):
-    compare.main(["--losses", "ce,dice", "--steps", "3", "--seeds", "2", "--out", str(tmp_path)])
+def outcome(loss_id: str, seed: int, mean_iou: float | None, scheme: str = "none", failed: str | None = None, normalization: str = "group") -> Outcome:
+    scores = {} if failed else dict(iou=(0.9, 0.5, 0.3, mean_iou), dice=(0.9,) * 4, recall=(0.9,) * 4, mean_iou=mean_iou, pixel_accuracy=0.9)
+    return Outcome(Variant(loss_id, scheme, normalization), seed, step=10, seconds=1.0, logit_scale=5.0, failed=failed, **scores)
+
+
+def test_variants_give_losses_with_class_weights_one_run_per_scheme():
+    got = compare.variants(["ce", "dice", "weighted_ce"], ["none", "balanced"], ["group", "none"])
+    group = [v.name for v in got if v.normalization == "group"]
+    assert group == ["ce", "dice (none)", "dice (balanced)", "weighted_ce (none)", "weighted_ce (balanced)"]
+    assert len(got) == 2 * len(group)
+    with pytest.raises(SystemExit, match="focal_tversky"):
+        compare.variants(["not_a_loss"], ["none"], ["group"])
+
+
+def test_a_failed_run_is_listed_and_left_out_of_every_mean():
+    outcomes = [
+        outcome("ce", 0, 0.50), outcome("ce", 1, 0.60), outcome("ce", 2, 0.70),
+        outcome("dice", 0, 0.80), outcome("dice", 1, None, failed="step 7 gave a non-finite loss (NaN)"), outcome("dice", 2, 0.90),
+    ]
+    dataset = data.load_toy()
+    table = compare.scores_table(outcomes, "group", dataset)
+    dice_row = next(line for line in table.splitlines() if line.startswith("| dice (none)"))
+    cells = [c.strip() for c in dice_row.split("|")[1:-1]]
+    assert cells[1] == "2/3"
+    assert cells[dataset.class_names.index("fibre") + 2] == "0.850 ± 0.050", "the mean of the two finished runs only"
+    assert "all background (for scale)" in table
+    # Paired with CE on seeds 0 and 2 only: differences 0.30 and 0.20.
+    diffs = compare.paired_differences(outcomes, Variant("dice", "none", "group"), lambda o: o.mean_iou)
+    assert diffs == pytest.approx([0.30, 0.20])
+    paired = compare.paired_table(outcomes, "group", dataset)
+    assert "| dice (none) | 2 | +0.250 [" in paired
+    assert compare.failures(outcomes) == ["dice (none), group, seed 1: step 7 gave a non-finite loss (NaN)"]
+
+
+def test_student_t_quantiles_put_2_5_percent_in_each_tail():
+    """Checked against the t density integrated numerically, not against another table."""
+    for dof in range(1, 31):
+        q = compare.t_quantile_975(dof)
+        x = np.linspace(-q, q, 400_001)
+        log_norm = math.lgamma((dof + 1) / 2) - math.lgamma(dof / 2) - 0.5 * math.log(dof * math.pi)
+        density = np.exp(log_norm - (dof + 1) / 2 * np.log1p(x**2 / dof))
+        inside = np.trapezoid(density, x)
+        assert inside == pytest.approx(0.95, abs=2e-4), dof
+
+
+def test_mean_interval_is_t_times_the_standard_error():
+    values = np.array([0.1, 0.3, 0.2, 0.4, 0.25])
+    mean, half = compare.mean_interval(values)
+    assert mean == pytest.approx(0.25)
+    assert half == pytest.approx(2.776 * np.std(values, ddof=1) / math.sqrt(5))
+    assert math.isnan(compare.mean_interval([0.3])[1])
+
+
+def test_a_run_the_nan_guard_halts_is_a_failure_with_its_step_and_reason():
+    dataset = tiny_dataset()
+    images = dataset.train_images.copy()
+    images[:, 0, 0, 0] = np.nan
+    poisoned = dataclasses.replace(dataset, train_images=images)
+    result = compare.train_one(Variant("ce", "none", "group"), 0, 3, 1e-3, poisoned)
+    assert result.failed and "non-finite" in result.failed and "NaN" in result.failed
+    assert result.iou is None and result.mean_iou is None
+
+
+def test_results_do_not_depend_on_the_number_of_workers():
+    dataset = tiny_dataset()
+    tasks = [(Variant("dice", "none", "group"), seed, 4, 3e-3) for seed in (0, 1)]
+    alone = compare.run_all(tasks, dataset, workers=1, progress=lambda _: None)
+    pooled = compare.run_all(tasks, dataset, workers=2, progress=lambda _: None)
+    for a, b in zip(alone, pooled):
+        assert dataclasses.replace(a, seconds=0) == dataclasses.replace(b, seconds=0)
+    assert alone[0].mean_iou != alone[1].mean_iou, "different seeds, different runs"
+
+
+def test_the_command_writes_results_tables_and_a_readme_section(tmp_path, capsys):
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# Title\n\n{compare.README_BEGIN}\nold\n{compare.README_END}\n\nAfter.\n")
+    compare.main(["--losses", "ce,dice", "--weights", "none,balanced", "--steps", "2", "--seeds", "2", "--out", str(tmp_path), "--readme", str(readme)])
     printed = capsys.readouterr().out
-    markdown = (tmp_path / "comparison.md").read_text()
-    assert markdown in printed
-    lines = markdown.strip().splitlines()
-    assert lines[0].startswith("| loss | IoU background |") and len(lines) == 4
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert len(results["runs"]) == 3 * 2 and results["code"] == compare.code_fingerprint()
+    text = (tmp_path / "comparison.md").read_text()
+    assert text in printed and text == compare.report(results, data.load_toy())
+    assert compare.readme_section(readme.read_text()) == text
+    assert readme.read_text().startswith("# Title") and readme.read_text().endswith("After.\n")
     with open(tmp_path / "comparison.csv") as f:
         rows = list(csv.DictReader(f))
-    assert [r["loss"] for r in rows] == ["ce", "dice"]
-    for row in rows:
-        for key in ("mean_iou_mean", "pixel_accuracy_mean", "iou_fibre_mean"):
-            assert 0.0 <= float(row[key]) <= 1.0
-        assert float(row["seconds_per_run"]) > 0
+    assert [(r["loss"], r["weights"]) for r in rows] == [("ce", "none")] * 2 + [("dice", "none")] * 2 + [("dice", "balanced")] * 2
+    assert all(0 <= float(r["mean_iou"]) <= 1 for r in rows)
 
 
-def test_compare_runs_each_seed_from_its_own_start_and_reports_spread():
-    dataset = data.load_toy()
-    (row,) = compare.compare(["ce"], steps=2, seeds=2, dataset=dataset)
-    assert row.iou.shape == (2, dataset.num_classes)
-    assert row.mean_iou.shape == (2,) and np.all(np.isfinite(row.mean_iou))
-    assert row.mean_iou[0] != row.mean_iou[1], "different seeds, different initial weights"
+def test_the_fingerprint_ignores_comments_and_docstrings_but_not_code(tmp_path):
+    for name in compare.RESULT_CODE:
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(ROOT / name, tmp_path / name)
+    shutil.copytree(ROOT / compare.RESULT_DATA, tmp_path / compare.RESULT_DATA)
+    original = compare.code_fingerprint(tmp_path)
+    assert original == compare.code_fingerprint()
+    losses_py = tmp_path / "explorer" / "losses.py"
+    source = losses_py.read_text()
+    losses_py.write_text(source.replace('"""', '"""Reworded. ', 1) + "\n# a new comment\n")
+    assert compare.code_fingerprint(tmp_path) == original
+    losses_py.write_text(source.replace("_PROB_EPS = 1e-7", "_PROB_EPS = 1e-6"))
+    assert compare.code_fingerprint(tmp_path) != original
 
 
-def test_unknown_loss_is_refused_with_the_valid_names():
-    with pytest.raises(SystemExit, match="focal_tversky"):
-        compare.compare(["not_a_loss"], steps=1, seeds=1)
+def test_the_readme_table_is_the_committed_commands_output_at_this_code():
+    """The README's comparison section is exactly the report of docs/comparison/results.json, and
+    those results were measured at the code that is here: rerun the command in the section after
+    changing the training or scoring code (the fingerprint says so)."""
+    results = json.loads(COMMITTED.read_text())
+    readme = (ROOT / "README.md").read_text()
+    assert compare.readme_section(readme) == compare.report(results, data.load_toy())
+    assert results["code"] == compare.code_fingerprint(), (
+        "the training or scoring code changed since the README's comparison was measured: rerun\n"
+        f"  {results['command']} --workers=2 --out=docs/comparison --readme=README.md"
+    )
+    assert len(results["settings"]["seeds"]) >= 5
