@@ -10,9 +10,12 @@ and one back. Each translation says how the two relate:
 - ``close``: equal except in a stated case (an empty class, a clip, where the exponent goes);
 - ``none``: no loss of ours computes it; the closest one is given with the difference.
 
-Pure: no Streamlit, no TensorFlow. Facts come from each library's code (shared/LOSSES.md,
-"Conventions differ between libraries"); the Keras entries are checked against the installed
-Keras by tests/test_conventions.py. Our losses take logits (from_logits=True) unless said.
+No Streamlit; TensorFlow only through the registry's parameter check. Facts come from each
+library's code (docs/losses.md). The Keras entries are checked against the installed Keras by
+tests/test_conventions.py; the MONAI, smp and kornia entries against values those libraries computed
+(MONAI 1.6, smp 0.6, kornia 0.9: tests/data/library_values.json, written by
+scripts/check_conventions.py) by tests/test_library_values.py. Our losses take logits
+(from_logits=True) unless said.
 """
 
 from __future__ import annotations
@@ -109,9 +112,9 @@ def _ours(loss_id: str, relation: str = "equal", factor: float = 1.0, offset: fl
     return loss_id, params, relation, factor, offset, tuple(notes)
 
 
-def _weights_mean_factor(weights, include_background: bool) -> float:
+def _weights_mean_factor(weights) -> float:
     """MONAI multiplies each class's loss by its weight and then takes the plain mean; ours is
-    Σ w_c L_c / Σ w_c: theirs = ours × (Σw / number of included classes)."""
+    Σ w_c L_c / Σ w_c: theirs = ours × (Σw / number of included classes), one weight each."""
     if weights is None:
         return 1.0
     return float(sum(weights)) / len(weights)
@@ -138,7 +141,8 @@ _SOFTMAX_ONLY = "Our region losses apply a softmax over the classes (from_logits
 
 _MONAI_COMMON = (
     TheirParam("include_background", True, "bool", "False drops channel 0 (the background)."),
-    TheirParam("softmax", True, "bool", "Apply a softmax over the channels first (our from_logits=True)."),
+    TheirParam("softmax", False, "bool", "True: a softmax over the channels first (our from_logits=True); "
+               "False, its default, takes the input as probabilities."),
 )
 _MONAI_SMOOTH = (
     TheirParam("smooth_nr", 1e-5, "float", "Added to the numerator.", 0.0, 10.0),
@@ -164,7 +168,13 @@ def _monai_dice(p: dict, c: int):
     params = dict(from_logits=p["softmax"], batch=p["batch"], include_background=p["include_background"])
     factor = 1.0
     if weights is not None:
-        factor = _weights_mean_factor(weights, p["include_background"])
+        included = c if p["include_background"] else c - 1
+        if len(weights) != included:
+            raise ValueError(
+                f"monai.losses.DiceLoss: weight needs one entry per included class ({included}; without class 0 "
+                f"when include_background=False), got {len(weights)}"
+            )
+        factor = _weights_mean_factor(weights)
         params["class_weights"] = list(weights) if p["include_background"] else [1.0] + list(weights)
         if relation == "equal" and abs(factor - 1.0) > 1e-12:
             relation = "scaled"
@@ -274,24 +284,45 @@ def _monai_gdice_back(loss_id: str, o: dict, c: int) -> dict:
     )
 
 
+MONAI_CE_SUM_W = (
+    "With weight and class-index targets (to_onehot_y=True, target (B, 1, H, W)) its cross-entropy term is "
+    "PyTorch's CrossEntropyLoss, which divides Σ_i w_{y_i}·ce_i by Σ_i w_{y_i} (a weighted mean): theirs = "
+    "our weighted CE × N / Σ_i w_{y_i}, N the number of pixels. Ours divides by N (Keras style)."
+)
+MONAI_CE_ONE_HOT = (
+    "With weight and one-hot targets (to_onehot_y=False) PyTorch treats the target as class probabilities "
+    "and divides by the number of pixels N, as ours: that cross-entropy term equals our weighted CE."
+)
+MONAI_DICE_WEIGHT = (
+    "Its Dice term multiplies each class's loss by its weight and takes the plain mean over the included "
+    "classes C': theirs = our class-weighted Dice × (Σ of the included classes' weights) / C'."
+)
+
+
 def _monai_dicece(p: dict, c: int):
     notes: list[str] = []
     s = _monai_smooth(p, notes)
     params = dict(lambda_ce=p["lambda_ce"], lambda_dice=p["lambda_dice"], smooth=s, batch=p["batch"], include_background=p["include_background"])
     relation = "close" if notes else "equal"
     if p["weight"] is not None:
+        if len(p["weight"]) != c:
+            raise ValueError(f"monai.losses.DiceCELoss: weight needs one entry per class ({c}), got {len(p['weight'])}")
         params["class_weights"] = list(p["weight"])
         relation = "close"
-        notes.append(
-            "With weights MONAI's cross-entropy (PyTorch's) divides by Σ w of the pixels' classes, ours by the "
-            "number of pixels (Keras style); its Dice term takes the plain mean of the weighted class losses."
-        )
+        notes += [MONAI_CE_SUM_W if p["to_onehot_y"] else MONAI_CE_ONE_HOT, MONAI_DICE_WEIGHT]
+    if not p["softmax"]:
+        relation = "none"
+        notes.insert(0, (
+            "softmax=False (its default): its Dice term takes the input as probabilities while its cross-entropy "
+            "takes it as logits; no loss of ours mixes the two. Pass logits with softmax=True."
+        ))
     return _ours("ce_dice", relation, notes=notes, **params)
 
 
 def _monai_dicece_back(loss_id: str, o: dict, c: int) -> dict:
     return dict(
-        include_background=o["include_background"], lambda_dice=o["lambda_dice"], lambda_ce=o["lambda_ce"],
+        include_background=o["include_background"], softmax=o["from_logits"], to_onehot_y=False,
+        lambda_dice=o["lambda_dice"], lambda_ce=o["lambda_ce"],
         smooth_nr=o["smooth"], smooth_dr=o["smooth"], batch=o["batch"], weight=o.get("class_weights"),
     )
 
@@ -335,11 +366,13 @@ _MONAI = (
         "MONAI", "monai.losses.DiceCELoss",
         (
             TheirParam("include_background", True, "bool", "False drops channel 0 from the Dice term."),
+            TheirParam("softmax", False, "bool", "True: a softmax before the Dice term (its cross-entropy always takes logits)."),
+            TheirParam("to_onehot_y", False, "bool", "True: class-index targets (B, 1, H, W), one-hot encoded for the Dice term."),
             TheirParam("lambda_dice", 1.0, "float", "Weight of the Dice term.", 0.0, 5.0),
             TheirParam("lambda_ce", 1.0, "float", "Weight of the cross-entropy term.", 0.0, 5.0),
         ) + _MONAI_SMOOTH + (TheirParam("weight", None, "weights", "Per-class weights of the cross-entropy."),),
         ("ce_dice",), _monai_dicece, _monai_dicece_back,
-        ("DiceCELoss applies the softmax itself (softmax=True is its usual setting).",),
+        ("Its cross-entropy applies the softmax itself; softmax=True applies one before the Dice term too.",),
     ),
 )
 
@@ -511,38 +544,58 @@ _KERAS = (
 # --------------------------------------------------------------------------------------------
 # segmentation_models_pytorch (smp.losses, mode="multiclass")
 
-_SMP_ABSENT = (
+SMP_ABSENT = (
     "smp pools the counts over the batch (dims (0, 2)) and gives a class absent from the whole batch loss 0, "
-    "still counted in the class mean; ours gives it FP/(FP + s)."
+    "still counted in the (weighted) class mean; ours gives it FP/(FP + s). Equal when every class is "
+    "somewhere in the batch."
+)
+SMP_DICE_SMOOTH = (
+    "smp 0.6 computes Dice as its Tversky index with α = β = 0.5, (TP + s)/(TP + (FP + FN)/2 + s) = "
+    "(2TP + 2s)/(2TP + FP + FN + 2s): our dice with smooth = 2s (older smp added s once: our s)."
 )
 _SMP_COMMON = (
     TheirParam("from_logits", True, "bool", "True: softmax over the channels first."),
     TheirParam("smooth", 0.0, "float", "Added to numerator and denominator.", 0.0, 10.0),
     TheirParam("log_loss", False, "bool", "−log(score) instead of 1 − score."),
+    TheirParam("class_weights", None, "weights", "Per-class weights: Σ w_c L_c / Σ w_c over the classes, as ours."),
 )
 
 
-def _smp_region(loss_id: str, p: dict, extra: dict, notes: list):
-    notes = [_SMP_ABSENT] + notes
+def _smp_region(loss_id: str, p: dict, c: int, extra: dict, notes: list):
+    notes = [SMP_ABSENT] + notes
+    weights = p["class_weights"]
+    if weights is not None:
+        if len(weights) != c:
+            raise ValueError(f"smp: class_weights needs one entry per class ({c}), got {len(weights)}")
+        extra = dict(extra, class_weights=list(weights))
+    smooth = p["smooth"]
+    if loss_id == "dice":
+        notes.append(SMP_DICE_SMOOTH)
+        smooth = 2.0 * smooth
+    relation = "close"
     if p["log_loss"]:
         notes.append("log_loss=True (−log score) has no counterpart.")
-        return _ours(loss_id, "none", notes=notes, smooth=p["smooth"], batch=True, from_logits=p["from_logits"], **extra)
-    return _ours(loss_id, "close", notes=notes, smooth=p["smooth"], batch=True, from_logits=p["from_logits"], **extra)
+        relation = "none"
+    return _ours(loss_id, relation, notes=notes, smooth=smooth, batch=True, from_logits=p["from_logits"], **extra)
+
+
+SMP_FOCAL_TVERSKY = (
+    "smp raises the (weighted) class mean to γ, (mean_c(1 − TI_c))^γ: our tversky's value to the power γ. "
+    "Ours raises each class's term, then takes the mean."
+)
 
 
 def _smp_tversky(p: dict, c: int):
     extra = dict(alpha=p["alpha"], beta=p["beta"])
     if p["gamma"] == 1.0:
-        return _smp_region("tversky", p, extra, ["α on false positives, β on false negatives in both."])
+        return _smp_region("tversky", p, c, extra, ["α on false positives, β on false negatives in both."])
     extra["gamma"] = p["gamma"]
-    return _smp_region(
-        "focal_tversky", p, extra,
-        ["smp raises the class mean to γ (mean(1 − TI)^γ); ours raises each class's term, then takes the mean."],
-    )
+    return _smp_region("focal_tversky", p, c, extra, [SMP_FOCAL_TVERSKY])
 
 
 def _smp_region_back(loss_id: str, o: dict, c: int) -> dict:
-    out = dict(from_logits=o["from_logits"], smooth=o["smooth"], log_loss=False)
+    smooth = o["smooth"] / 2.0 if loss_id == "dice" else o["smooth"]
+    out = dict(from_logits=o["from_logits"], smooth=smooth, log_loss=False, class_weights=o.get("class_weights"))
     if loss_id in ("tversky", "focal_tversky"):
         out.update(alpha=o["alpha"], beta=o["beta"], gamma=o.get("gamma", 1.0))
     return out
@@ -550,21 +603,23 @@ def _smp_region_back(loss_id: str, o: dict, c: int) -> dict:
 
 def _smp_focal(p: dict, c: int):
     notes = [
-        "smp's multiclass FocalLoss is one sigmoid focal loss per class (one-vs-rest) summed over the "
-        f"classes, each a mean over the pixels: {c} × our binary_focal, which averages over the channels."
+        "smp 0.6's multiclass FocalLoss is one sigmoid focal loss per class (one-vs-rest), each a mean over the "
+        "pixels, then the mean over the classes: our binary_focal (older smp summed the classes: C × ours)."
     ]
-    alpha, factor = p["alpha"], float(c)
+    alpha, factor = p["alpha"], 1.0
     if alpha is None:
-        alpha, factor = 0.5, 2.0 * c
+        alpha, factor = 0.5, 2.0
         notes.append("alpha=None: no α weighting, our α = 0.5 times 2.")
-    return _ours("binary_focal", "scaled", factor, notes=notes, alpha=alpha, gamma=p["gamma"])
+    return _ours("binary_focal", "scaled" if factor != 1.0 else "equal", factor, notes=notes, alpha=alpha, gamma=p["gamma"])
 
 
 _SMP = (
-    Entry("smp", "smp.losses.DiceLoss", (TheirParam("mode", "multiclass", "choice", "Only 'multiclass' is translated here.", choices=("multiclass",)),) + _SMP_COMMON,
-          ("dice",), lambda p, c: _smp_region("dice", p, {}, []), _smp_region_back),
+    Entry("smp", "smp.losses.DiceLoss", (TheirParam("mode", "multiclass", "choice", "Only 'multiclass' is translated here.", choices=("multiclass",)),)
+          + tuple(TheirParam("smooth", 0.0, "float", "Added to TP in numerator and denominator (2s in Dice terms; ours allows 2s ≤ 1).", 0.0, 0.5)
+                  if q.name == "smooth" else q for q in _SMP_COMMON),
+          ("dice",), lambda p, c: _smp_region("dice", p, c, {}, []), _smp_region_back),
     Entry("smp", "smp.losses.JaccardLoss", (TheirParam("mode", "multiclass", "choice", "Only 'multiclass' is translated here.", choices=("multiclass",)),) + _SMP_COMMON,
-          ("iou",), lambda p, c: _smp_region("iou", p, {}, []), _smp_region_back),
+          ("iou",), lambda p, c: _smp_region("iou", p, c, {}, []), _smp_region_back),
     Entry(
         "smp", "smp.losses.TverskyLoss",
         (TheirParam("mode", "multiclass", "choice", "Only 'multiclass' is translated here.", choices=("multiclass",)),) + _SMP_COMMON + (
@@ -600,25 +655,36 @@ _SMP = (
 # kornia (kornia.losses)
 
 
+KORNIA_PRESENT = (
+    "kornia 0.9 takes the ratio per image and class and averages it over the classes present in that image's "
+    "target: a class absent from an image is left out there, where ours counts it (loss FP/(FP + s)). Equal "
+    "when every class is in every image: theirs = the mean over images of ours with class_weights = 1 on the "
+    "image's present classes, 0 elsewhere. It adds eps = 1e-8 to the denominator only."
+)
+KORNIA_MICRO = (
+    "average='micro' (the default) sums over the classes and pixels of each image: with softmax outputs "
+    "that is 1 − mean(p_true) per image, blind to imbalance. No loss of ours pools the classes; the closest "
+    "is the per-class ratio (average='macro')."
+)
+KORNIA_FOCAL_MEAN = (
+    "reduction='none' (the default) returns a (B, C, H, W) map, zero off the target class; 'mean' divides its "
+    "sum by C × the pixels: theirs = ours / C."
+)
+
+
 def _kornia_dice(p: dict, c: int):
-    notes = ["kornia adds eps = 1e-8 to the denominator only: an absent class with no prediction scores 1 there, 0 in ours."]
     if p["average"] == "micro":
-        notes.insert(0, (
-            "average='micro' (the default) sums over the classes and pixels of each image: with softmax "
-            "outputs that is 1 − mean(p_true) per image, blind to imbalance. No loss of ours pools the "
-            "classes; the closest is the per-class ratio (average='macro')."
-        ))
-        return _ours("dice", "none", notes=notes, smooth=0.0)
-    return _ours("dice", "close", notes=notes, smooth=0.0)
+        return _ours("dice", "none", notes=[KORNIA_MICRO, KORNIA_PRESENT], smooth=0.0)
+    return _ours("dice", "close", notes=[KORNIA_PRESENT], smooth=0.0)
 
 
 def _kornia_tversky(p: dict, c: int):
     return _ours(
-        "tversky", "none",
+        "tversky", "close",
         notes=(
-            "kornia's tversky_loss sums FP and FN over the classes of each image (dims (1, 2, 3)): with softmax "
-            "outputs ΣFP = ΣFN, so only α + β matters and swapping them changes nothing. Ours takes the "
-            "ratio per class; α on false positives in both.",
+            "α on false positives, β on false negatives in both (kornia before 0.9 summed FP and FN over the "
+            "classes of each image, where with softmax outputs ΣFP = ΣFN and only α + β mattered).",
+            KORNIA_PRESENT,
         ),
         alpha=p["alpha"], beta=p["beta"], smooth=0.0,
     )
@@ -626,11 +692,11 @@ def _kornia_tversky(p: dict, c: int):
 
 def _kornia_focal(p: dict, c: int):
     alpha = p["alpha"]
-    notes = ["reduction='none' returns per-pixel values (the default); 'mean' is our value."]
+    notes = [KORNIA_FOCAL_MEAN]
     if alpha is None:
-        return _ours("focal", "equal", notes=notes, alpha=1.0, gamma=p["gamma"])
+        return _ours("focal", "scaled", 1.0 / c, notes=notes, alpha=1.0, gamma=p["gamma"])
     notes.append("A float α gives 1 − α to class 0 and α to the others (kornia ≥ 0.7; older versions scaled every class by α).")
-    return _ours("focal", "equal", notes=notes, alpha=1.0, gamma=p["gamma"], class_weights=_focal_alpha_vector(alpha, c))
+    return _ours("focal", "scaled", 1.0 / c, notes=notes, alpha=1.0, gamma=p["gamma"], class_weights=_focal_alpha_vector(alpha, c))
 
 
 def _kornia_focal_back(loss_id: str, o: dict, c: int) -> dict:
