@@ -946,14 +946,54 @@ _YEUNG = (
 )
 
 # --------------------------------------------------------------------------------------------
+# PyTorch's own cross-entropy (torch.nn.CrossEntropyLoss, F.cross_entropy)
+
+TORCH_CE_SUM_W = (
+    "With class-index targets (B, H, W) and weight, PyTorch divides Σ_i w_{y_i}·ce_i by Σ_i w_{y_i}, a weighted "
+    "mean: theirs = our weighted_ce × N / Σ_i w_{y_i}, N the number of pixels. Ours (and Keras) divide by N, so "
+    "scaling every weight scales ours and leaves theirs unchanged."
+)
+TORCH_CE_PROBABILITIES = (
+    "With one-hot targets (B, C, H, W), PyTorch reads them as class probabilities and divides by the number of "
+    "pixels N, as ours."
+)
+
+
+def _torch_ce(p: dict, c: int):
+    weights = p["weight"]
+    if weights is None:
+        return _ours("ce", "equal", notes=("Without weights both forms of target give the plain pixel mean.",))
+    if len(weights) != c:
+        raise ValueError(f"torch.nn.CrossEntropyLoss: weight needs one entry per class ({c}), got {len(weights)}")
+    if p["target"] == "indices":
+        return _ours("weighted_ce", "close", notes=(TORCH_CE_SUM_W,), class_weights=list(weights))
+    return _ours("weighted_ce", "equal", notes=(TORCH_CE_PROBABILITIES,), class_weights=list(weights))
+
+
+_TORCH = (
+    Entry(
+        "PyTorch", "torch.nn.CrossEntropyLoss",
+        (
+            TheirParam("weight", None, "weights", "Per-class weights."),
+            TheirParam("target", "indices", "choice", "Class indices (B, H, W) or one-hot probabilities (B, C, H, W).",
+                       choices=("indices", "probabilities")),
+        ),
+        ("weighted_ce", "ce"), _torch_ce,
+        lambda loss_id, o, c: dict(weight=o.get("class_weights"), target="probabilities"),
+        ("It takes logits, channels first (B, C, H, W); reduction='mean' (the default).",),
+    ),
+)
+
+# --------------------------------------------------------------------------------------------
 # The table and the two directions
 
-ENTRIES: tuple[Entry, ...] = _MONAI + _KERAS + _SMP + _KORNIA + _SEGLOSS + _ABRAHAM + _YEUNG
+ENTRIES: tuple[Entry, ...] = _MONAI + _KERAS + _SMP + _KORNIA + _TORCH + _SEGLOSS + _ABRAHAM + _YEUNG
 LIBRARIES: dict[str, str] = {
     "MONAI": "monai.losses (PyTorch, channels first)",
     "Keras": "keras.losses 3.15.1 (the installed one)",
     "smp": "segmentation_models_pytorch.losses, mode='multiclass'",
     "kornia": "kornia.losses",
+    "PyTorch": "torch.nn.CrossEntropyLoss (F.cross_entropy alike)",
     "SegLoss": "JunMa11/SegLoss, losses_pytorch (nnU-Net style)",
     "focal-Tversky code": "Abraham & Khan 2019, the paper's Keras code (losses.py)",
     "unified focal code": "Yeung et al. 2022, the paper's Keras code (loss_functions.py)",

@@ -177,9 +177,11 @@ def library_cases():
         add(f"monai-dicece-{case_id}", "MONAI", "monai.losses.DiceCELoss", params, f"DiceCELoss({_kw(params)})(logits, {target})", dicece)
 
     # torch's cross-entropy with class weights: class-index targets and one-hot (probability) targets.
-    add("torch-ce-weighted-labels", "torch", "torch.nn.functional.cross_entropy", {"weight": WEIGHTS, "target": "labels"},
+    add("torch-ce", "PyTorch", "torch.nn.CrossEntropyLoss", {}, "F.cross_entropy(logits, labels)",
+        lambda t: F.cross_entropy(t["logits"], t["labels"]))
+    add("torch-ce-weighted-indices", "PyTorch", "torch.nn.CrossEntropyLoss", {"weight": WEIGHTS, "target": "indices"},
         "F.cross_entropy(logits, labels, weight=w)", lambda t: F.cross_entropy(t["logits"], t["labels"], weight=w))
-    add("torch-ce-weighted-onehot", "torch", "torch.nn.functional.cross_entropy", {"weight": WEIGHTS, "target": "onehot"},
+    add("torch-ce-weighted-probabilities", "PyTorch", "torch.nn.CrossEntropyLoss", {"weight": WEIGHTS, "target": "probabilities"},
         "F.cross_entropy(logits, onehot, weight=w)", lambda t: F.cross_entropy(t["logits"], t["onehot"], weight=w))
 
     # smp, mode='multiclass': class-index targets (B, H, W).
@@ -228,6 +230,7 @@ def library_defaults() -> dict:
     """Every keyword default of the losses the translator covers, from the installed code."""
     import kornia.losses as kl
     import monai.losses as ml
+    import torch
 
     smp = import_smp_losses()
     found = {}
@@ -241,6 +244,7 @@ def library_defaults() -> dict:
         ("kornia.losses.dice_loss", kl.dice_loss), ("kornia.losses.tversky_loss", kl.tversky_loss),
         ("kornia.losses.focal_loss", kl.focal_loss),
         ("kornia.losses.binary_focal_loss_with_logits", kl.binary_focal_loss_with_logits),
+        ("torch.nn.CrossEntropyLoss", torch.nn.CrossEntropyLoss),
     ]:
         found[name] = {
             k: (p.default if isinstance(p.default, (bool, int, float, str, type(None))) else str(p.default))

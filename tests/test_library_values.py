@@ -117,6 +117,7 @@ STATED = {
     "smp-jaccard": ("absent from the whole batch", _smp_absent),
     "smp-tversky": ("absent from the whole batch", _smp_absent),
     "kornia-dice-micro": ("1 − mean(p_true)", _kornia_micro),
+    "torch-ce-weighted-indices": ("Σ_i w_{y_i}", lambda case, t: ours_of(case, t) * _sum_w_ratio(case["inputs"])),
     "kornia-dice-macro": ("present in that image", _per_image_present),
     "kornia-tversky": ("present in that image", _per_image_present),
 }
@@ -150,7 +151,7 @@ def test_every_close_translation_of_the_recorded_cases_differs_as_stated_not_by_
     differs = {
         "smp-dice-default-absent", "kornia-dice-micro", "kornia-dice-macro", "kornia-tversky-a0.3-b0.7",
         "monai-focal-softmax-no-background", "monai-dicece-weighted-labels", "monai-dicece-weighted-onehot",
-        "smp-tversky-a0.3-b0.7-g0.75",
+        "smp-tversky-a0.3-b0.7-g0.75", "torch-ce-weighted-indices",
     }
     for case in TRANSLATED:
         if case["id"] in differs:
@@ -174,7 +175,7 @@ def test_the_libraries_defaults_are_the_translators():
 
 def test_the_recorded_cases_cover_every_entry_of_monai_smp_and_kornia():
     recorded = {c["name"] for c in TRANSLATED}
-    for library in ("MONAI", "smp", "kornia"):
+    for library in ("MONAI", "smp", "kornia", "PyTorch"):
         missing = [e.name for e in cv.entries(library) if e.name not in recorded]
         assert not missing, f"{library}: no recorded values for {missing}"
 
@@ -197,8 +198,8 @@ def test_weighted_ce_divides_by_the_pixels_where_pytorch_divides_by_the_weights_
     n, sum_w = labels.size, float(np.asarray(W)[labels].sum())
     # ours is a per-pixel mean of the weighted terms; the Σw form divides the same sum by Σ w_{y_i}
     assert ours_value * n / sum_w == pytest.approx(ours_value * ratio)
-    assert _torch_case("torch-ce-weighted-labels")["value"] == pytest.approx(ours_value * ratio, rel=RTOL)
-    assert _torch_case("torch-ce-weighted-onehot")["value"] == pytest.approx(ours_value, rel=RTOL)
+    assert _torch_case("torch-ce-weighted-indices")["value"] == pytest.approx(ours_value * ratio, rel=RTOL)
+    assert _torch_case("torch-ce-weighted-probabilities")["value"] == pytest.approx(ours_value, rel=RTOL)
     assert abs(ratio - 1.0) > 0.1  # the two numbers differ on this batch
     # Scaling every weight scales ours and leaves the weighted mean unchanged.
     assert ours("weighted_ce", {"class_weights": [3 * w for w in W]}) == pytest.approx(3 * ours_value, rel=1e-5)
@@ -209,6 +210,8 @@ def test_the_translator_states_the_normalisations():
     one_hot = cv.to_ours("MONAI", "monai.losses.DiceCELoss", {"softmax": True, "weight": W})
     assert labels.relation == one_hot.relation == "close"
     assert cv.MONAI_CE_SUM_W in labels.notes and cv.MONAI_CE_ONE_HOT in one_hot.notes
+    torch_ce = cv.to_ours("PyTorch", "torch.nn.CrossEntropyLoss", {"weight": W})
+    assert (torch_ce.loss_id, torch_ce.relation, torch_ce.notes[0]) == ("weighted_ce", "close", cv.TORCH_CE_SUM_W)
     keras_fit = cv.to_ours("Keras", "model.fit", {"class_weight": W})
     assert (keras_fit.loss_id, keras_fit.relation) == ("weighted_ce", "equal")
 
