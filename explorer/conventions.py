@@ -218,9 +218,15 @@ def _monai_focal(p: dict, c: int):
     if p["use_softmax"]:
         included = c if p["include_background"] else c - 1
         vector = [1.0] * c
-        if alpha is not None:
+        if isinstance(alpha, list):
+            # A sequence is one α per included class.
+            if len(alpha) != included:
+                raise ValueError(f"monai.losses.FocalLoss: a list alpha needs one entry per included class ({included}), got {len(alpha)}")
+            vector = list(alpha) if p["include_background"] else [1.0] + list(alpha)
+            notes.append("A list alpha weighs each class: our class_weights.")
+        elif alpha is not None:
             if not p["include_background"]:
-                notes.append("MONAI ignores alpha with softmax when include_background=False.")
+                notes.append("MONAI ignores a scalar alpha with softmax when include_background=False.")
             else:
                 vector = _focal_alpha_vector(alpha, c)
         if weight is not None:
@@ -240,6 +246,12 @@ def _monai_focal(p: dict, c: int):
         return _ours("focal", relation, 1.0 / included, notes=notes, **params)
     factor = 1.0
     a = alpha
+    if isinstance(alpha, list):
+        notes.append(
+            "A list alpha weighs each channel's positives by its α and the negatives by 1: no counterpart in our "
+            "binary_focal (one α on positives, 1 − α on negatives); the closest is α = 0.5, times 2."
+        )
+        return _ours("binary_focal", "none", 2.0, notes=notes, alpha=0.5, gamma=p["gamma"])
     if alpha is None:
         a, factor = 0.5, 2.0
         notes.append("alpha=None weighs positives and negatives by 1: our binary_focal with α = 0.5, times 2.")
@@ -437,6 +449,8 @@ def _keras_cfce(p: dict, c: int):
     alpha = p["alpha"]
     params = dict(gamma=p["gamma"], from_logits=p["from_logits"])
     if isinstance(alpha, list):
+        if len(alpha) != c:
+            raise ValueError(f"keras.losses.CategoricalFocalCrossentropy: a list alpha needs one entry per class ({c}), got {len(alpha)}")
         params.update(alpha=1.0, class_weights=list(alpha))
         notes.append("A list alpha weighs each class: our class_weights with alpha = 1.")
     else:
@@ -607,6 +621,8 @@ def _smp_focal(p: dict, c: int):
         "pixels, then the mean over the classes: our binary_focal (older smp summed the classes: C × ours)."
     ]
     alpha, factor = p["alpha"], 1.0
+    if isinstance(alpha, list):
+        raise ValueError("smp.losses.FocalLoss takes one alpha (a number, the weight of positives) or None")
     if alpha is None:
         alpha, factor = 0.5, 2.0
         notes.append("alpha=None: no α weighting, our α = 0.5 times 2.")
@@ -691,26 +707,34 @@ def _kornia_tversky(p: dict, c: int):
 
 
 def _kornia_focal(p: dict, c: int):
-    alpha = p["alpha"]
+    alpha, weight = p["alpha"], p["weight"]
+    if isinstance(alpha, list):
+        raise ValueError("kornia.losses.focal_loss takes one alpha (a number) or None; per-class weights go in weight")
+    if weight is not None and len(weight) != c:
+        raise ValueError(f"kornia.losses.focal_loss: weight needs one entry per class ({c}), got {len(weight)}")
     notes = [KORNIA_FOCAL_MEAN]
-    if alpha is None:
-        return _ours("focal", "scaled", 1.0 / c, notes=notes, alpha=1.0, gamma=p["gamma"])
-    notes.append("A float α gives 1 − α to class 0 and α to the others (kornia ≥ 0.7; older versions scaled every class by α).")
-    return _ours("focal", "scaled", 1.0 / c, notes=notes, alpha=1.0, gamma=p["gamma"], class_weights=_focal_alpha_vector(alpha, c))
+    vector = [1.0] * c
+    if alpha is not None:
+        notes.append("A float α gives 1 − α to class 0 and α to the others (kornia ≥ 0.7; older versions scaled every class by α).")
+        vector = _focal_alpha_vector(alpha, c)
+    if weight is not None:
+        notes.append("weight multiplies each class's term, as our class_weights (its 'mean' is not normalised by the weights).")
+        vector = [v * w for v, w in zip(vector, weight)]
+    params = dict(alpha=1.0, gamma=p["gamma"])
+    if any(abs(v - 1.0) > 1e-12 for v in vector):
+        params["class_weights"] = vector
+    return _ours("focal", "scaled", 1.0 / c, notes=notes, **params)
 
 
 def _kornia_focal_back(loss_id: str, o: dict, c: int) -> dict:
     weights = o.get("class_weights")
     scaled = [o["alpha"] * w for w in weights] if weights is not None else [o["alpha"]] * c
     if all(abs(v - 1.0) < 1e-12 for v in scaled):
-        return dict(alpha=None, gamma=o["gamma"])
+        return dict(alpha=None, gamma=o["gamma"], weight=None)
     alpha = _alpha_from_vector(scaled, c)
     if alpha is None:
-        raise ValueError(
-            "kornia's focal_loss takes one α (1 − α on class 0, α on the others) or a tensor of per-class weights: "
-            f"pass alpha=torch.tensor({[round(v, 6) for v in scaled]})"
-        )
-    return dict(alpha=alpha, gamma=o["gamma"])
+        return dict(alpha=None, gamma=o["gamma"], weight=scaled)
+    return dict(alpha=alpha, gamma=o["gamma"], weight=None)
 
 
 _KORNIA = (
@@ -733,6 +757,7 @@ _KORNIA = (
         (
             TheirParam("alpha", None, "alpha", "None, or α: 1 − α on class 0, α on the others.", 0.0, 1.0),
             TheirParam("gamma", 2.0, "float", "Focusing exponent γ.", 0.0, 5.0),
+            TheirParam("weight", None, "weights", "Per-class weights multiplying each class's term."),
         ),
         ("focal",), _kornia_focal, _kornia_focal_back,
     ),
@@ -790,6 +815,8 @@ def _segloss_focal(p: dict, c: int):
     ]
     params = dict(alpha=1.0, gamma=p["gamma"], from_logits=False)
     if isinstance(alpha, list):
+        if len(alpha) != c:
+            raise ValueError(f"SegLoss FocalLoss: a list alpha needs one entry per class ({c}), got {len(alpha)}")
         total = sum(alpha)
         params["class_weights"] = [a / total for a in alpha]
         notes.append("A list alpha is normalised to sum 1.")
@@ -1062,7 +1089,7 @@ def to_ours(library: str, name: str, params: Mapping | None = None, num_classes:
         value = values[p.name]
         if p.kind == "weights" and value is not None and len(value) not in (num_classes, num_classes - 1):
             raise ValueError(f"{e.name}: {p.name} has {len(value)} entries for {num_classes} classes")
-        if p.kind == "alpha" and isinstance(value, list) and len(value) != num_classes:
+        if p.kind == "alpha" and isinstance(value, list) and len(value) not in (num_classes, num_classes - 1):
             raise ValueError(f"{e.name}: {p.name} has {len(value)} entries for {num_classes} classes")
     loss_id, ours, relation, factor, offset, notes = e.to_ours(values, num_classes)
     ours = _complete(loss_id, ours)

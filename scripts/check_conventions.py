@@ -149,6 +149,7 @@ def library_cases():
         ("softmax-a0.25-g2", {"use_softmax": True, "alpha": 0.25}),
         ("softmax-a0.6-g0.5", {"use_softmax": True, "alpha": 0.6, "gamma": 0.5}),
         ("softmax-weighted-g1", {"use_softmax": True, "gamma": 1.0, "weight": WEIGHTS}),
+        ("softmax-alpha-list", {"use_softmax": True, "alpha": [0.1, 0.2, 0.3, 0.4]}),
         ("softmax-no-background", {"use_softmax": True, "include_background": False}),
     ]:
         add(f"monai-focal-{case_id}", "MONAI", "monai.losses.FocalLoss", params, f"FocalLoss({_kw(params)})(logits, onehot)",
@@ -218,6 +219,9 @@ def library_cases():
         add(f"kornia-focal-a{alpha}-g{gamma}", "kornia", "kornia.losses.focal_loss", {"alpha": alpha, "gamma": gamma},
             f"focal_loss(logits, labels, alpha={alpha}, gamma={gamma}, reduction='mean')",
             lambda t, a=alpha, g=gamma: kl.focal_loss(t["logits"], t["labels"], alpha=a, gamma=g, reduction="mean"))
+    add("kornia-focal-a0.25-weighted", "kornia", "kornia.losses.focal_loss", {"alpha": 0.25, "gamma": 2.0, "weight": WEIGHTS},
+        "focal_loss(logits, labels, alpha=0.25, gamma=2.0, reduction='mean', weight=w)",
+        lambda t: kl.focal_loss(t["logits"], t["labels"], alpha=0.25, gamma=2.0, reduction="mean", weight=w))
     for alpha, gamma in ((0.25, 2.0), (0.6, 1.0)):
         add(f"kornia-binary-focal-a{alpha}-g{gamma}", "kornia", "kornia.losses.binary_focal_loss_with_logits",
             {"alpha": alpha, "gamma": gamma},
