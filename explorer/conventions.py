@@ -299,7 +299,8 @@ def _monai_gdice_back(loss_id: str, o: dict, c: int) -> dict:
 MONAI_CE_SUM_W = (
     "With weight and class-index targets (to_onehot_y=True, target (B, 1, H, W)) its cross-entropy term is "
     "PyTorch's CrossEntropyLoss, which divides Σ_i w_{y_i}·ce_i by Σ_i w_{y_i} (a weighted mean): theirs = "
-    "our weighted CE × N / Σ_i w_{y_i}, N the number of pixels. Ours divides by N (Keras style)."
+    "our weighted CE × N / Σ_i w_{y_i}, N the number of pixels. Ours divides by N (Keras style), so the CE "
+    "term of our ce_dice differs from theirs by that factor."
 )
 MONAI_CE_ONE_HOT = (
     "With weight and one-hot targets (to_onehot_y=False) PyTorch treats the target as class probabilities "
@@ -382,7 +383,7 @@ _MONAI = (
             TheirParam("to_onehot_y", False, "bool", "True: class-index targets (B, 1, H, W), one-hot encoded for the Dice term."),
             TheirParam("lambda_dice", 1.0, "float", "Weight of the Dice term.", 0.0, 5.0),
             TheirParam("lambda_ce", 1.0, "float", "Weight of the cross-entropy term.", 0.0, 5.0),
-        ) + _MONAI_SMOOTH + (TheirParam("weight", None, "weights", "Per-class weights of the cross-entropy."),),
+        ) + _MONAI_SMOOTH + (TheirParam("weight", None, "weights", "Per-class weights of the cross-entropy and of the Dice term."),),
         ("ce_dice",), _monai_dicece, _monai_dicece_back,
         ("Its cross-entropy applies the softmax itself; softmax=True applies one before the Dice term too.",),
     ),
