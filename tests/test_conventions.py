@@ -76,7 +76,7 @@ def test_a_setup_expressible_in_each_library_round_trips_exactly():
             assert back.our_params[key] == pytest.approx(value), (library, key)
 
 
-# -- the conventions that differ, as LOSSES.md states them ----------------------------------------
+# -- the conventions that differ, as docs/losses.md states them -----------------------------------
 
 
 def test_tversky_alpha_moves_between_conventions():
