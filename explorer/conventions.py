@@ -155,7 +155,8 @@ def _monai_smooth(p: dict, notes: list) -> float:
     if p["smooth_nr"] != p["smooth_dr"]:
         notes.append(
             f"smooth_nr = {p['smooth_nr']:g} ≠ smooth_dr = {p['smooth_dr']:g}: ours adds one s to both; "
-            "s = smooth_dr here, so values differ by about (smooth_dr − smooth_nr)/denominator."
+            "s = smooth_dr here, so per image and class theirs = ours + (smooth_dr − smooth_nr)/(their "
+            "denominator), e.g. 2TP + FP + FN + smooth_dr for Dice (then the same means)."
         )
     return float(p["smooth_dr"])
 

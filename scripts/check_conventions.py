@@ -130,6 +130,7 @@ def library_cases():
         ("weighted", {"softmax": True, "weight": WEIGHTS}),
         ("weighted-no-background", {"softmax": True, "include_background": False, "weight": WEIGHTS[1:]}),
         ("smooth-1", {"softmax": True, "smooth_nr": 1.0, "smooth_dr": 1.0}),
+        ("smooth-nr0-dr1", {"softmax": True, "smooth_nr": 0.0, "smooth_dr": 1.0}),
     ]:
         add(f"monai-dice-{case_id}", "MONAI", "monai.losses.DiceLoss", params, f"DiceLoss({_kw(params)})(logits, onehot)",
             lambda t, p=params: ml.DiceLoss(**p)(t["logits"], t["onehot"]))

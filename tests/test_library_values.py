@@ -100,6 +100,14 @@ def _monai_dicece_weighted(case, t):
     return p["lambda_ce"] * ce + p["lambda_dice"] * dice
 
 
+def _monai_smooth_nr_dr(case, t):
+    """MONAI Dice with smooth_nr ≠ smooth_dr: ours (s = smooth_dr) plus (dr − nr)/(2TP + FP + FN + dr)
+    per image and class, 2TP + FP + FN = Σp + Σy."""
+    nr, dr = case["params"]["smooth_nr"], case["params"]["smooth_dr"]
+    denominator = (PROBS.astype(np.float64) + ONE_HOT[case["inputs"]]).sum((1, 2)) + dr  # (B, C)
+    return ours_of(case, t) + float(np.mean((dr - nr) / denominator))
+
+
 def _kornia_micro(case, t):
     """Pooling the classes of an image with softmax outputs: 1 − mean(p_true) per image."""
     p_true = (PROBS.astype(np.float64) * ONE_HOT[case["inputs"]]).sum(-1)
@@ -108,6 +116,7 @@ def _kornia_micro(case, t):
 
 # case id prefix → (text the notes must contain, the value theirs should equal)
 STATED = {
+    "monai-dice-smooth-nr0-dr1": ("theirs = ours + (smooth_dr − smooth_nr)/(their denominator)", _monai_smooth_nr_dr),
     "monai-focal-sigmoid-no-background": ("drops channel 0", _monai_sigmoid_focal_foreground),
     "monai-focal-softmax-no-background": ("foreground channels only", _monai_softmax_focal_foreground),
     "monai-dicece-weighted-labels": ("Σ_i w_{y_i}", _monai_dicece_weighted),
@@ -151,7 +160,7 @@ def test_every_close_translation_of_the_recorded_cases_differs_as_stated_not_by_
     differs = {
         "smp-dice-default-absent", "kornia-dice-micro", "kornia-dice-macro", "kornia-tversky-a0.3-b0.7",
         "monai-focal-softmax-no-background", "monai-dicece-weighted-labels", "monai-dicece-weighted-onehot",
-        "smp-tversky-a0.3-b0.7-g0.75", "torch-ce-weighted-indices",
+        "smp-tversky-a0.3-b0.7-g0.75", "torch-ce-weighted-indices", "monai-dice-smooth-nr0-dr1",
     }
     for case in TRANSLATED:
         if case["id"] in differs:
