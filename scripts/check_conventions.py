@@ -119,6 +119,8 @@ def library_cases():
     cases = []
 
     def add(case_id, library, name, params, call, fn, pred="logits", inputs="main"):
+        if inputs == "absent":
+            call += "  # class 3 in neither image"
         cases.append(dict(id=case_id, library=library, name=name, params=params, pred=pred, inputs=inputs, call=call, fn=fn))
 
     # MONAI: one-hot targets (B, C, H, W) unless to_onehot_y.
