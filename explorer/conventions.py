@@ -10,9 +10,12 @@ and one back. Each translation says how the two relate:
 - ``close``: equal except in a stated case (an empty class, a clip, where the exponent goes);
 - ``none``: no loss of ours computes it; the closest one is given with the difference.
 
-Pure: no Streamlit, no TensorFlow. Facts come from each library's code (shared/LOSSES.md,
-"Conventions differ between libraries"); the Keras entries are checked against the installed
-Keras by tests/test_conventions.py. Our losses take logits (from_logits=True) unless said.
+No Streamlit; TensorFlow only through the registry's parameter check. Facts come from each
+library's code (docs/losses.md). The Keras entries are checked against the installed Keras by
+tests/test_conventions.py; the MONAI, smp and kornia entries against values those libraries computed
+(MONAI 1.6, smp 0.6, kornia 0.9: tests/data/library_values.json, written by
+scripts/check_conventions.py) by tests/test_library_values.py. Our losses take logits
+(from_logits=True) unless said.
 """
 
 from __future__ import annotations
@@ -109,9 +112,9 @@ def _ours(loss_id: str, relation: str = "equal", factor: float = 1.0, offset: fl
     return loss_id, params, relation, factor, offset, tuple(notes)
 
 
-def _weights_mean_factor(weights, include_background: bool) -> float:
+def _weights_mean_factor(weights) -> float:
     """MONAI multiplies each class's loss by its weight and then takes the plain mean; ours is
-    Σ w_c L_c / Σ w_c: theirs = ours × (Σw / number of included classes)."""
+    Σ w_c L_c / Σ w_c: theirs = ours × (Σw / number of included classes), one weight each."""
     if weights is None:
         return 1.0
     return float(sum(weights)) / len(weights)
@@ -138,7 +141,8 @@ _SOFTMAX_ONLY = "Our region losses apply a softmax over the classes (from_logits
 
 _MONAI_COMMON = (
     TheirParam("include_background", True, "bool", "False drops channel 0 (the background)."),
-    TheirParam("softmax", True, "bool", "Apply a softmax over the channels first (our from_logits=True)."),
+    TheirParam("softmax", False, "bool", "True: a softmax over the channels first (our from_logits=True); "
+               "False, its default, takes the input as probabilities."),
 )
 _MONAI_SMOOTH = (
     TheirParam("smooth_nr", 1e-5, "float", "Added to the numerator.", 0.0, 10.0),
@@ -151,7 +155,8 @@ def _monai_smooth(p: dict, notes: list) -> float:
     if p["smooth_nr"] != p["smooth_dr"]:
         notes.append(
             f"smooth_nr = {p['smooth_nr']:g} ≠ smooth_dr = {p['smooth_dr']:g}: ours adds one s to both; "
-            "s = smooth_dr here, so values differ by about (smooth_dr − smooth_nr)/denominator."
+            "s = smooth_dr here, so per image and class theirs = ours + (smooth_dr − smooth_nr)/(their "
+            "denominator), e.g. 2TP + FP + FN + smooth_dr for Dice (then the same means)."
         )
     return float(p["smooth_dr"])
 
@@ -164,7 +169,13 @@ def _monai_dice(p: dict, c: int):
     params = dict(from_logits=p["softmax"], batch=p["batch"], include_background=p["include_background"])
     factor = 1.0
     if weights is not None:
-        factor = _weights_mean_factor(weights, p["include_background"])
+        included = c if p["include_background"] else c - 1
+        if len(weights) != included:
+            raise ValueError(
+                f"monai.losses.DiceLoss: weight needs one entry per included class ({included}; without class 0 "
+                f"when include_background=False), got {len(weights)}"
+            )
+        factor = _weights_mean_factor(weights)
         params["class_weights"] = list(weights) if p["include_background"] else [1.0] + list(weights)
         if relation == "equal" and abs(factor - 1.0) > 1e-12:
             relation = "scaled"
@@ -208,9 +219,15 @@ def _monai_focal(p: dict, c: int):
     if p["use_softmax"]:
         included = c if p["include_background"] else c - 1
         vector = [1.0] * c
-        if alpha is not None:
+        if isinstance(alpha, list):
+            # A sequence is one α per included class.
+            if len(alpha) != included:
+                raise ValueError(f"monai.losses.FocalLoss: a list alpha needs one entry per included class ({included}), got {len(alpha)}")
+            vector = list(alpha) if p["include_background"] else [1.0] + list(alpha)
+            notes.append("A list alpha weighs each class: our class_weights.")
+        elif alpha is not None:
             if not p["include_background"]:
-                notes.append("MONAI ignores alpha with softmax when include_background=False.")
+                notes.append("MONAI ignores a scalar alpha with softmax when include_background=False.")
             else:
                 vector = _focal_alpha_vector(alpha, c)
         if weight is not None:
@@ -230,6 +247,12 @@ def _monai_focal(p: dict, c: int):
         return _ours("focal", relation, 1.0 / included, notes=notes, **params)
     factor = 1.0
     a = alpha
+    if isinstance(alpha, list):
+        notes.append(
+            "A list alpha weighs each channel's positives by its α and the negatives by 1: no counterpart in our "
+            "binary_focal (one α on positives, 1 − α on negatives); the closest is α = 0.5, times 2."
+        )
+        return _ours("binary_focal", "none", 2.0, notes=notes, alpha=0.5, gamma=p["gamma"])
     if alpha is None:
         a, factor = 0.5, 2.0
         notes.append("alpha=None weighs positives and negatives by 1: our binary_focal with α = 0.5, times 2.")
@@ -274,24 +297,46 @@ def _monai_gdice_back(loss_id: str, o: dict, c: int) -> dict:
     )
 
 
+MONAI_CE_SUM_W = (
+    "With weight and class-index targets (to_onehot_y=True, target (B, 1, H, W)) its cross-entropy term is "
+    "PyTorch's CrossEntropyLoss, which divides Σ_i w_{y_i}·ce_i by Σ_i w_{y_i} (a weighted mean): theirs = "
+    "our weighted CE × N / Σ_i w_{y_i}, N the number of pixels. Ours divides by N (Keras style), so the CE "
+    "term of our ce_dice differs from theirs by that factor."
+)
+MONAI_CE_ONE_HOT = (
+    "With weight and one-hot targets (to_onehot_y=False) PyTorch treats the target as class probabilities "
+    "and divides by the number of pixels N, as ours: that cross-entropy term equals our weighted CE."
+)
+MONAI_DICE_WEIGHT = (
+    "Its Dice term multiplies each class's loss by its weight and takes the plain mean over the included "
+    "classes C': theirs = our class-weighted Dice × (Σ of the included classes' weights) / C'."
+)
+
+
 def _monai_dicece(p: dict, c: int):
     notes: list[str] = []
     s = _monai_smooth(p, notes)
     params = dict(lambda_ce=p["lambda_ce"], lambda_dice=p["lambda_dice"], smooth=s, batch=p["batch"], include_background=p["include_background"])
     relation = "close" if notes else "equal"
     if p["weight"] is not None:
+        if len(p["weight"]) != c:
+            raise ValueError(f"monai.losses.DiceCELoss: weight needs one entry per class ({c}), got {len(p['weight'])}")
         params["class_weights"] = list(p["weight"])
         relation = "close"
-        notes.append(
-            "With weights MONAI's cross-entropy (PyTorch's) divides by Σ w of the pixels' classes, ours by the "
-            "number of pixels (Keras style); its Dice term takes the plain mean of the weighted class losses."
-        )
+        notes += [MONAI_CE_SUM_W if p["to_onehot_y"] else MONAI_CE_ONE_HOT, MONAI_DICE_WEIGHT]
+    if not p["softmax"]:
+        relation = "none"
+        notes.insert(0, (
+            "softmax=False (its default): its Dice term takes the input as probabilities while its cross-entropy "
+            "takes it as logits; no loss of ours mixes the two. Pass logits with softmax=True."
+        ))
     return _ours("ce_dice", relation, notes=notes, **params)
 
 
 def _monai_dicece_back(loss_id: str, o: dict, c: int) -> dict:
     return dict(
-        include_background=o["include_background"], lambda_dice=o["lambda_dice"], lambda_ce=o["lambda_ce"],
+        include_background=o["include_background"], softmax=o["from_logits"], to_onehot_y=False,
+        lambda_dice=o["lambda_dice"], lambda_ce=o["lambda_ce"],
         smooth_nr=o["smooth"], smooth_dr=o["smooth"], batch=o["batch"], weight=o.get("class_weights"),
     )
 
@@ -335,11 +380,13 @@ _MONAI = (
         "MONAI", "monai.losses.DiceCELoss",
         (
             TheirParam("include_background", True, "bool", "False drops channel 0 from the Dice term."),
+            TheirParam("softmax", False, "bool", "True: a softmax before the Dice term (its cross-entropy always takes logits)."),
+            TheirParam("to_onehot_y", False, "bool", "True: class-index targets (B, 1, H, W), one-hot encoded for the Dice term."),
             TheirParam("lambda_dice", 1.0, "float", "Weight of the Dice term.", 0.0, 5.0),
             TheirParam("lambda_ce", 1.0, "float", "Weight of the cross-entropy term.", 0.0, 5.0),
-        ) + _MONAI_SMOOTH + (TheirParam("weight", None, "weights", "Per-class weights of the cross-entropy."),),
+        ) + _MONAI_SMOOTH + (TheirParam("weight", None, "weights", "Per-class weights of the cross-entropy and of the Dice term."),),
         ("ce_dice",), _monai_dicece, _monai_dicece_back,
-        ("DiceCELoss applies the softmax itself (softmax=True is its usual setting).",),
+        ("Its cross-entropy applies the softmax itself; softmax=True applies one before the Dice term too.",),
     ),
 )
 
@@ -404,6 +451,8 @@ def _keras_cfce(p: dict, c: int):
     alpha = p["alpha"]
     params = dict(gamma=p["gamma"], from_logits=p["from_logits"])
     if isinstance(alpha, list):
+        if len(alpha) != c:
+            raise ValueError(f"keras.losses.CategoricalFocalCrossentropy: a list alpha needs one entry per class ({c}), got {len(alpha)}")
         params.update(alpha=1.0, class_weights=list(alpha))
         notes.append("A list alpha weighs each class: our class_weights with alpha = 1.")
     else:
@@ -511,38 +560,58 @@ _KERAS = (
 # --------------------------------------------------------------------------------------------
 # segmentation_models_pytorch (smp.losses, mode="multiclass")
 
-_SMP_ABSENT = (
+SMP_ABSENT = (
     "smp pools the counts over the batch (dims (0, 2)) and gives a class absent from the whole batch loss 0, "
-    "still counted in the class mean; ours gives it FP/(FP + s)."
+    "still counted in the (weighted) class mean; ours gives it FP/(FP + s). Equal when every class is "
+    "somewhere in the batch."
+)
+SMP_DICE_SMOOTH = (
+    "smp 0.6 computes Dice as its Tversky index with α = β = 0.5, (TP + s)/(TP + (FP + FN)/2 + s) = "
+    "(2TP + 2s)/(2TP + FP + FN + 2s): our dice with smooth = 2s (older smp added s once: our s)."
 )
 _SMP_COMMON = (
     TheirParam("from_logits", True, "bool", "True: softmax over the channels first."),
     TheirParam("smooth", 0.0, "float", "Added to numerator and denominator.", 0.0, 10.0),
     TheirParam("log_loss", False, "bool", "−log(score) instead of 1 − score."),
+    TheirParam("class_weights", None, "weights", "Per-class weights: Σ w_c L_c / Σ w_c over the classes, as ours."),
 )
 
 
-def _smp_region(loss_id: str, p: dict, extra: dict, notes: list):
-    notes = [_SMP_ABSENT] + notes
+def _smp_region(loss_id: str, p: dict, c: int, extra: dict, notes: list):
+    notes = [SMP_ABSENT] + notes
+    weights = p["class_weights"]
+    if weights is not None:
+        if len(weights) != c:
+            raise ValueError(f"smp: class_weights needs one entry per class ({c}), got {len(weights)}")
+        extra = dict(extra, class_weights=list(weights))
+    smooth = p["smooth"]
+    if loss_id == "dice":
+        notes.append(SMP_DICE_SMOOTH)
+        smooth = 2.0 * smooth
+    relation = "close"
     if p["log_loss"]:
         notes.append("log_loss=True (−log score) has no counterpart.")
-        return _ours(loss_id, "none", notes=notes, smooth=p["smooth"], batch=True, from_logits=p["from_logits"], **extra)
-    return _ours(loss_id, "close", notes=notes, smooth=p["smooth"], batch=True, from_logits=p["from_logits"], **extra)
+        relation = "none"
+    return _ours(loss_id, relation, notes=notes, smooth=smooth, batch=True, from_logits=p["from_logits"], **extra)
+
+
+SMP_FOCAL_TVERSKY = (
+    "smp raises the (weighted) class mean to γ, (mean_c(1 − TI_c))^γ: our tversky's value to the power γ. "
+    "Ours raises each class's term, then takes the mean."
+)
 
 
 def _smp_tversky(p: dict, c: int):
     extra = dict(alpha=p["alpha"], beta=p["beta"])
     if p["gamma"] == 1.0:
-        return _smp_region("tversky", p, extra, ["α on false positives, β on false negatives in both."])
+        return _smp_region("tversky", p, c, extra, ["α on false positives, β on false negatives in both."])
     extra["gamma"] = p["gamma"]
-    return _smp_region(
-        "focal_tversky", p, extra,
-        ["smp raises the class mean to γ (mean(1 − TI)^γ); ours raises each class's term, then takes the mean."],
-    )
+    return _smp_region("focal_tversky", p, c, extra, [SMP_FOCAL_TVERSKY])
 
 
 def _smp_region_back(loss_id: str, o: dict, c: int) -> dict:
-    out = dict(from_logits=o["from_logits"], smooth=o["smooth"], log_loss=False)
+    smooth = o["smooth"] / 2.0 if loss_id == "dice" else o["smooth"]
+    out = dict(from_logits=o["from_logits"], smooth=smooth, log_loss=False, class_weights=o.get("class_weights"))
     if loss_id in ("tversky", "focal_tversky"):
         out.update(alpha=o["alpha"], beta=o["beta"], gamma=o.get("gamma", 1.0))
     return out
@@ -550,21 +619,25 @@ def _smp_region_back(loss_id: str, o: dict, c: int) -> dict:
 
 def _smp_focal(p: dict, c: int):
     notes = [
-        "smp's multiclass FocalLoss is one sigmoid focal loss per class (one-vs-rest) summed over the "
-        f"classes, each a mean over the pixels: {c} × our binary_focal, which averages over the channels."
+        "smp 0.6's multiclass FocalLoss is one sigmoid focal loss per class (one-vs-rest), each a mean over the "
+        "pixels, then the mean over the classes: our binary_focal (older smp summed the classes: C × ours)."
     ]
-    alpha, factor = p["alpha"], float(c)
+    alpha, factor = p["alpha"], 1.0
+    if isinstance(alpha, list):
+        raise ValueError("smp.losses.FocalLoss takes one alpha (a number, the weight of positives) or None")
     if alpha is None:
-        alpha, factor = 0.5, 2.0 * c
+        alpha, factor = 0.5, 2.0
         notes.append("alpha=None: no α weighting, our α = 0.5 times 2.")
-    return _ours("binary_focal", "scaled", factor, notes=notes, alpha=alpha, gamma=p["gamma"])
+    return _ours("binary_focal", "scaled" if factor != 1.0 else "equal", factor, notes=notes, alpha=alpha, gamma=p["gamma"])
 
 
 _SMP = (
-    Entry("smp", "smp.losses.DiceLoss", (TheirParam("mode", "multiclass", "choice", "Only 'multiclass' is translated here.", choices=("multiclass",)),) + _SMP_COMMON,
-          ("dice",), lambda p, c: _smp_region("dice", p, {}, []), _smp_region_back),
+    Entry("smp", "smp.losses.DiceLoss", (TheirParam("mode", "multiclass", "choice", "Only 'multiclass' is translated here.", choices=("multiclass",)),)
+          + tuple(TheirParam("smooth", 0.0, "float", "Added to TP in numerator and denominator (2s in Dice terms; ours allows 2s ≤ 1).", 0.0, 0.5)
+                  if q.name == "smooth" else q for q in _SMP_COMMON),
+          ("dice",), lambda p, c: _smp_region("dice", p, c, {}, []), _smp_region_back),
     Entry("smp", "smp.losses.JaccardLoss", (TheirParam("mode", "multiclass", "choice", "Only 'multiclass' is translated here.", choices=("multiclass",)),) + _SMP_COMMON,
-          ("iou",), lambda p, c: _smp_region("iou", p, {}, []), _smp_region_back),
+          ("iou",), lambda p, c: _smp_region("iou", p, c, {}, []), _smp_region_back),
     Entry(
         "smp", "smp.losses.TverskyLoss",
         (TheirParam("mode", "multiclass", "choice", "Only 'multiclass' is translated here.", choices=("multiclass",)),) + _SMP_COMMON + (
@@ -600,51 +673,70 @@ _SMP = (
 # kornia (kornia.losses)
 
 
+KORNIA_PRESENT = (
+    "kornia 0.9 takes the ratio per image and class and averages it over the classes present in that image's "
+    "target: a class absent from an image is left out there, where ours counts it (loss FP/(FP + s)). Equal "
+    "when every class is in every image: theirs = the mean over images of ours with class_weights = 1 on the "
+    "image's present classes, 0 elsewhere. It adds eps = 1e-8 to the denominator only."
+)
+KORNIA_MICRO = (
+    "average='micro' (the default) sums over the classes and pixels of each image: with softmax outputs "
+    "that is 1 − mean(p_true) per image, blind to imbalance. No loss of ours pools the classes; the closest "
+    "is the per-class ratio (average='macro')."
+)
+KORNIA_FOCAL_MEAN = (
+    "reduction='none' (the default) returns a (B, C, H, W) map, zero off the target class; 'mean' divides its "
+    "sum by C × the pixels: theirs = ours / C."
+)
+
+
 def _kornia_dice(p: dict, c: int):
-    notes = ["kornia adds eps = 1e-8 to the denominator only: an absent class with no prediction scores 1 there, 0 in ours."]
     if p["average"] == "micro":
-        notes.insert(0, (
-            "average='micro' (the default) sums over the classes and pixels of each image: with softmax "
-            "outputs that is 1 − mean(p_true) per image, blind to imbalance. No loss of ours pools the "
-            "classes; the closest is the per-class ratio (average='macro')."
-        ))
-        return _ours("dice", "none", notes=notes, smooth=0.0)
-    return _ours("dice", "close", notes=notes, smooth=0.0)
+        return _ours("dice", "none", notes=[KORNIA_MICRO, KORNIA_PRESENT], smooth=0.0)
+    return _ours("dice", "close", notes=[KORNIA_PRESENT], smooth=0.0)
 
 
 def _kornia_tversky(p: dict, c: int):
     return _ours(
-        "tversky", "none",
+        "tversky", "close",
         notes=(
-            "kornia's tversky_loss sums FP and FN over the classes of each image (dims (1, 2, 3)): with softmax "
-            "outputs ΣFP = ΣFN, so only α + β matters and swapping them changes nothing. Ours takes the "
-            "ratio per class; α on false positives in both.",
+            "α on false positives, β on false negatives in both (kornia before 0.9 summed FP and FN over the "
+            "classes of each image, where with softmax outputs ΣFP = ΣFN and only α + β mattered).",
+            KORNIA_PRESENT,
         ),
         alpha=p["alpha"], beta=p["beta"], smooth=0.0,
     )
 
 
 def _kornia_focal(p: dict, c: int):
-    alpha = p["alpha"]
-    notes = ["reduction='none' returns per-pixel values (the default); 'mean' is our value."]
-    if alpha is None:
-        return _ours("focal", "equal", notes=notes, alpha=1.0, gamma=p["gamma"])
-    notes.append("A float α gives 1 − α to class 0 and α to the others (kornia ≥ 0.7; older versions scaled every class by α).")
-    return _ours("focal", "equal", notes=notes, alpha=1.0, gamma=p["gamma"], class_weights=_focal_alpha_vector(alpha, c))
+    alpha, weight = p["alpha"], p["weight"]
+    if isinstance(alpha, list):
+        raise ValueError("kornia.losses.focal_loss takes one alpha (a number) or None; per-class weights go in weight")
+    if weight is not None and len(weight) != c:
+        raise ValueError(f"kornia.losses.focal_loss: weight needs one entry per class ({c}), got {len(weight)}")
+    notes = [KORNIA_FOCAL_MEAN]
+    vector = [1.0] * c
+    if alpha is not None:
+        notes.append("A float α gives 1 − α to class 0 and α to the others (kornia ≥ 0.7; older versions scaled every class by α).")
+        vector = _focal_alpha_vector(alpha, c)
+    if weight is not None:
+        notes.append("weight multiplies each class's term, as our class_weights (its 'mean' is not normalised by the weights).")
+        vector = [v * w for v, w in zip(vector, weight)]
+    params = dict(alpha=1.0, gamma=p["gamma"])
+    if any(abs(v - 1.0) > 1e-12 for v in vector):
+        params["class_weights"] = vector
+    return _ours("focal", "scaled", 1.0 / c, notes=notes, **params)
 
 
 def _kornia_focal_back(loss_id: str, o: dict, c: int) -> dict:
     weights = o.get("class_weights")
     scaled = [o["alpha"] * w for w in weights] if weights is not None else [o["alpha"]] * c
     if all(abs(v - 1.0) < 1e-12 for v in scaled):
-        return dict(alpha=None, gamma=o["gamma"])
+        return dict(alpha=None, gamma=o["gamma"], weight=None)
     alpha = _alpha_from_vector(scaled, c)
     if alpha is None:
-        raise ValueError(
-            "kornia's focal_loss takes one α (1 − α on class 0, α on the others) or a tensor of per-class weights: "
-            f"pass alpha=torch.tensor({[round(v, 6) for v in scaled]})"
-        )
-    return dict(alpha=alpha, gamma=o["gamma"])
+        return dict(alpha=None, gamma=o["gamma"], weight=scaled)
+    return dict(alpha=alpha, gamma=o["gamma"], weight=None)
 
 
 _KORNIA = (
@@ -667,6 +759,7 @@ _KORNIA = (
         (
             TheirParam("alpha", None, "alpha", "None, or α: 1 − α on class 0, α on the others.", 0.0, 1.0),
             TheirParam("gamma", 2.0, "float", "Focusing exponent γ.", 0.0, 5.0),
+            TheirParam("weight", None, "weights", "Per-class weights multiplying each class's term."),
         ),
         ("focal",), _kornia_focal, _kornia_focal_back,
     ),
@@ -724,6 +817,8 @@ def _segloss_focal(p: dict, c: int):
     ]
     params = dict(alpha=1.0, gamma=p["gamma"], from_logits=False)
     if isinstance(alpha, list):
+        if len(alpha) != c:
+            raise ValueError(f"SegLoss FocalLoss: a list alpha needs one entry per class ({c}), got {len(alpha)}")
         total = sum(alpha)
         params["class_weights"] = [a / total for a in alpha]
         notes.append("A list alpha is normalised to sum 1.")
@@ -880,14 +975,54 @@ _YEUNG = (
 )
 
 # --------------------------------------------------------------------------------------------
+# PyTorch's own cross-entropy (torch.nn.CrossEntropyLoss, F.cross_entropy)
+
+TORCH_CE_SUM_W = (
+    "With class-index targets (B, H, W) and weight, PyTorch divides Σ_i w_{y_i}·ce_i by Σ_i w_{y_i}, a weighted "
+    "mean: theirs = our weighted_ce × N / Σ_i w_{y_i}, N the number of pixels. Ours (and Keras) divide by N, so "
+    "scaling every weight scales ours and leaves theirs unchanged."
+)
+TORCH_CE_PROBABILITIES = (
+    "With one-hot targets (B, C, H, W), PyTorch reads them as class probabilities and divides by the number of "
+    "pixels N, as ours."
+)
+
+
+def _torch_ce(p: dict, c: int):
+    weights = p["weight"]
+    if weights is None:
+        return _ours("ce", "equal", notes=("Without weights both forms of target give the plain pixel mean.",))
+    if len(weights) != c:
+        raise ValueError(f"torch.nn.CrossEntropyLoss: weight needs one entry per class ({c}), got {len(weights)}")
+    if p["target"] == "indices":
+        return _ours("weighted_ce", "close", notes=(TORCH_CE_SUM_W,), class_weights=list(weights))
+    return _ours("weighted_ce", "equal", notes=(TORCH_CE_PROBABILITIES,), class_weights=list(weights))
+
+
+_TORCH = (
+    Entry(
+        "PyTorch", "torch.nn.CrossEntropyLoss",
+        (
+            TheirParam("weight", None, "weights", "Per-class weights."),
+            TheirParam("target", "indices", "choice", "Class indices (B, H, W) or one-hot probabilities (B, C, H, W).",
+                       choices=("indices", "probabilities")),
+        ),
+        ("weighted_ce", "ce"), _torch_ce,
+        lambda loss_id, o, c: dict(weight=o.get("class_weights"), target="probabilities"),
+        ("It takes logits, channels first (B, C, H, W); reduction='mean' (the default).",),
+    ),
+)
+
+# --------------------------------------------------------------------------------------------
 # The table and the two directions
 
-ENTRIES: tuple[Entry, ...] = _MONAI + _KERAS + _SMP + _KORNIA + _SEGLOSS + _ABRAHAM + _YEUNG
+ENTRIES: tuple[Entry, ...] = _MONAI + _KERAS + _SMP + _KORNIA + _TORCH + _SEGLOSS + _ABRAHAM + _YEUNG
 LIBRARIES: dict[str, str] = {
     "MONAI": "monai.losses (PyTorch, channels first)",
     "Keras": "keras.losses 3.15.1 (the installed one)",
     "smp": "segmentation_models_pytorch.losses, mode='multiclass'",
     "kornia": "kornia.losses",
+    "PyTorch": "torch.nn.CrossEntropyLoss (F.cross_entropy alike)",
     "SegLoss": "JunMa11/SegLoss, losses_pytorch (nnU-Net style)",
     "focal-Tversky code": "Abraham & Khan 2019, the paper's Keras code (losses.py)",
     "unified focal code": "Yeung et al. 2022, the paper's Keras code (loss_functions.py)",
@@ -956,7 +1091,7 @@ def to_ours(library: str, name: str, params: Mapping | None = None, num_classes:
         value = values[p.name]
         if p.kind == "weights" and value is not None and len(value) not in (num_classes, num_classes - 1):
             raise ValueError(f"{e.name}: {p.name} has {len(value)} entries for {num_classes} classes")
-        if p.kind == "alpha" and isinstance(value, list) and len(value) != num_classes:
+        if p.kind == "alpha" and isinstance(value, list) and len(value) not in (num_classes, num_classes - 1):
             raise ValueError(f"{e.name}: {p.name} has {len(value)} entries for {num_classes} classes")
     loss_id, ours, relation, factor, offset, notes = e.to_ours(values, num_classes)
     ours = _complete(loss_id, ours)

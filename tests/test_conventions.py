@@ -1,6 +1,7 @@
 """explorer.conventions: every entry translates to a loss of ours that builds; the way back returns
 the same set-up; the Keras entries agree numerically with the installed Keras; the conventions that
-differ (LOSSES.md) come out as stated; bad input is refused with a message naming it."""
+differ (docs/losses.md) come out as stated; bad input is refused with a message naming it. The
+other libraries' values are checked in tests/test_library_values.py."""
 
 from __future__ import annotations
 
@@ -75,7 +76,7 @@ def test_a_setup_expressible_in_each_library_round_trips_exactly():
             assert back.our_params[key] == pytest.approx(value), (library, key)
 
 
-# -- the conventions that differ, as LOSSES.md states them ----------------------------------------
+# -- the conventions that differ, as docs/losses.md states them -----------------------------------
 
 
 def test_tversky_alpha_moves_between_conventions():
@@ -98,16 +99,19 @@ def test_other_stated_differences():
     # SegLoss returns −score.
     t = cv.to_ours("SegLoss", "SoftDiceLoss")
     assert (t.relation, t.offset, t.our_params["smooth"]) == ("offset", -1.0, 1.0)
-    # smp's multiclass focal loss is a sum of one-vs-rest sigmoid focal losses.
+    # smp 0.6's multiclass focal loss is the class mean of one-vs-rest sigmoid focal losses.
     t = cv.to_ours("smp", "smp.losses.FocalLoss", {"alpha": 0.25}, num_classes=C)
-    assert (t.loss_id, t.relation, t.factor) == ("binary_focal", "scaled", C)
-    # MONAI and kornia softmax focal: 1 − α on class 0.
+    assert (t.loss_id, t.relation, t.factor) == ("binary_focal", "equal", 1.0)
+    # smp 0.6's Dice with s is ours with 2s.
+    assert cv.to_ours("smp", "smp.losses.DiceLoss", {"smooth": 0.25}).our_params["smooth"] == pytest.approx(0.5)
+    # MONAI and kornia softmax focal: 1 − α on class 0; kornia's 'mean' also divides by C.
     t = cv.to_ours("kornia", "kornia.losses.focal_loss", {"alpha": 0.25})
-    assert t.our_params["class_weights"] == [0.75, 0.25, 0.25, 0.25]
+    assert t.our_params["class_weights"] == [0.75, 0.25, 0.25, 0.25] and t.factor == pytest.approx(1 / C)
     t = cv.to_ours("MONAI", "monai.losses.FocalLoss", {"alpha": 0.25, "use_softmax": True})
     assert t.our_params["class_weights"] == [0.75, 0.25, 0.25, 0.25] and t.factor == pytest.approx(1 / C)
-    # Pooling the classes has no counterpart.
-    assert cv.to_ours("kornia", "kornia.losses.tversky_loss").relation == "none"
+    # Pooling the classes has no counterpart; kornia 0.9's Tversky no longer pools them.
+    assert cv.to_ours("kornia", "kornia.losses.dice_loss").relation == "none"
+    assert cv.to_ours("kornia", "kornia.losses.tversky_loss").relation == "close"
     assert cv.to_ours("Keras", "keras.losses.Dice").relation == "none"
 
 
@@ -172,6 +176,13 @@ def test_keras_pixel_losses_match_the_translation(data, name, params):
         (lambda: cv.to_ours("MONAI", "monai.losses.TverskyLoss", {"alpha": 2}), "outside"),
         (lambda: cv.to_ours("MONAI", "monai.losses.TverskyLoss", {"batch": "yes"}), "True or False"),
         (lambda: cv.to_ours("MONAI", "monai.losses.DiceLoss", {"weight": [1, 2]}), "2 entries for 4 classes"),
+        (lambda: cv.to_ours("MONAI", "monai.losses.DiceLoss", {"weight": [1, 2, 3]}), "one entry per included class"),
+        (lambda: cv.to_ours("MONAI", "monai.losses.DiceCELoss", {"weight": [1, 2, 3]}), "one entry per class"),
+        (lambda: cv.to_ours("smp", "smp.losses.DiceLoss", {"class_weights": [1, 2, 3]}), "one entry per class"),
+        (lambda: cv.to_ours("smp", "smp.losses.FocalLoss", {"alpha": [0.1, 0.2, 0.3, 0.4]}), "takes one alpha"),
+        (lambda: cv.to_ours("kornia", "kornia.losses.focal_loss", {"alpha": [0.1, 0.2, 0.3, 0.4]}), "per-class weights go in weight"),
+        (lambda: cv.to_ours("MONAI", "monai.losses.FocalLoss", {"alpha": [0.1, 0.2, 0.3], "use_softmax": True}), "one entry per included class"),
+        (lambda: cv.to_ours("Keras", "keras.losses.CategoricalFocalCrossentropy", {"alpha": [0.1, 0.2, 0.3]}), "one entry per class"),
         (lambda: cv.to_ours("Keras", "keras.losses.Dice", {"axis": (2, 3)}), "must be one of"),
         (lambda: cv.from_ours("Keras", "dicey"), "unknown loss 'dicey'"),
         (lambda: cv.from_ours("Keras", "tversky", {"alpha": 5}), "outside"),
