@@ -58,13 +58,15 @@ def training_curves(
     class_names: Sequence[str],
     class_colors: Sequence[str],
 ) -> go.Figure:
-    """Loss and per-class validation IoU against the step.
+    """Loss, per-class validation IoU and the logits' scale against the step.
 
     `runs` maps a run's label to its RunState. Losses differ in range (cross-entropy starts
     near ln C, Dice below 1), so each run's loss is drawn relative to its first step and the
-    hover shows the value itself. Dashes tell runs apart, colours classes; dotted vertical
-    lines mark configuration changes."""
-    fig = make_subplots(rows=1, cols=2, subplot_titles=("Training loss ÷ its first value", "Validation IoU per class"))
+    hover shows the value itself. The largest |logit| on the validation images, on a log axis,
+    shows a run heading for a blow-up (it climbs by decades) before the NaN guard stops it.
+    Dashes tell runs apart, colours classes; dotted vertical lines mark configuration changes."""
+    titles = ("Training loss ÷ its first value", "Validation IoU per class", "Largest |logit| (validation)")
+    fig = make_subplots(rows=1, cols=3, subplot_titles=titles, column_widths=[0.4, 0.4, 0.2])
     for index, (label, state) in enumerate(runs.items()):
         dash = RUN_DASHES[index % len(RUN_DASHES)]
         if state.loss_steps:
@@ -91,11 +93,26 @@ def training_curves(
                     row=1,
                     col=2,
                 )
+            fig.add_trace(
+                go.Scatter(
+                    x=steps,
+                    y=[e.logit_scale for e in state.evaluations],
+                    name=f"{label} largest |logit|",
+                    line=dict(dash=dash, color="#d62728"),
+                    legendgroup=label,
+                    mode="lines+markers",
+                    marker=dict(size=4),
+                    hovertemplate="step %{x}: largest |logit| %{y:.3g}<extra></extra>",
+                ),
+                row=1,
+                col=3,
+            )
         for step, text in state.events:
-            for col in (1, 2):
+            for col in (1, 2, 3):
                 fig.add_vline(x=step, line=dict(dash="dot", color="#888", width=1), row=1, col=col)
             fig.add_annotation(x=step, y=1, yref="y2 domain", xref="x2", text=f"{label}: {text}", showarrow=False, textangle=-90, xanchor="right", font=dict(size=9))
     fig.update_yaxes(range=[0, 1], row=1, col=2)
+    fig.update_yaxes(type="log", row=1, col=3)
     fig.update_xaxes(title="step")
     fig.update_layout(height=320, margin=dict(l=10, r=10, t=40, b=10), legend=dict(font=dict(size=10)))
     return fig

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
+import keras
 import numpy as np
 import pytest
 
@@ -190,16 +191,73 @@ def test_a_few_hundred_steps_learn_the_toy_dataset(toy):
     assert scores.iou[1] > 0.5
 
 
-@pytest.mark.parametrize("loss_id", list(losses.REGISTRY))
-def test_every_loss_trains_the_unet_on_the_toy_set_without_a_nan(loss_id, toy):
+WEIGHTINGS = [(loss_id, scheme) for loss_id, spec in losses.REGISTRY.items() for scheme in (("none", "balanced") if spec.uses_class_weights else ("none",))]
+
+
+@pytest.mark.parametrize("loss_id,scheme", WEIGHTINGS)
+def test_every_loss_trains_the_default_unet_on_the_toy_set_far_from_a_blow_up(loss_id, scheme, toy):
+    """The default (normalized) U-Net, every loss, with and without class weights. Not only no
+    NaN: the logits stay orders of magnitude below where a run heads for one, so the test holds
+    on any CPU, not by luck of rounding (the U-Net without normalization reached 1e26 by step 130
+    and NaN by step 154-198 under unweighted Dice)."""
     counts = weights.count_pixels(toy.train_masks, toy.num_classes)
-    class_weights = tuple(weights.class_weights(counts, "balanced").weights)
+    class_weights = tuple(weights.class_weights(counts, scheme).weights)
     run = Run(RunConfig(loss_id=loss_id, class_weights=class_weights, learning_rate=3e-3), toy)
     state = run.advance(200, evaluate_every=50)
     assert state.halted is None, state.halted
     assert state.step == 200 and np.isfinite(state.loss_values).all()
     assert all(np.isfinite(w).all() for w in run.model.get_weights())
     assert np.isfinite(state.latest.probabilities).all()
+    assert max(e.logit_scale for e in state.evaluations) < 1e3
+
+
+def test_without_normalization_unweighted_dice_blows_up_and_the_page_can_see_it_coming(toy):
+    """The lesson the "none" setting keeps: the logits climb by decades, then the guard halts."""
+    run = Run(RunConfig(loss_id="dice", learning_rate=3e-3, normalization="none"), toy)
+    for _ in range(30):
+        if run.advance(10, evaluate_every=10).halted:
+            break
+    assert run.state.halted, "unweighted Dice without normalization must end in a halt"
+    scales = [e.logit_scale for e in run.state.evaluations]
+    assert max(scales) > 100 * scales[0], scales
+
+
+def test_normalized_unets_predict_alike_in_training_and_inference_mode_only_for_group_norm():
+    x = np.random.default_rng(0).uniform(size=(4, 16, 16, 3)).astype(np.float32)
+    group = build_unet(3, input_shape=(16, 16, 3), depth=2, width=4, normalization="group")
+    np.testing.assert_allclose(group(x, training=True), group(x, training=False), rtol=1e-5, atol=1e-5)
+    batch = build_unet(3, input_shape=(16, 16, 3), depth=2, width=4, normalization="batch")
+    assert not np.allclose(batch(x, training=True), batch(x, training=False), atol=1e-3), "moving statistics start at 0 and 1"
+    plain = build_unet(3, input_shape=(16, 16, 3), depth=2, width=4, normalization="none")
+    convs = [l for l in group.layers if isinstance(l, keras.layers.Conv2D) and l.name != "logits"]
+    assert sum(isinstance(l, keras.layers.GroupNormalization) for l in group.layers) == len(convs)
+    assert not any(isinstance(l, (keras.layers.GroupNormalization, keras.layers.BatchNormalization)) for l in plain.layers)
+    with pytest.raises(ValueError, match="unknown normalization"):
+        build_unet(3, input_shape=(16, 16, 3), normalization="layer")
+
+
+def test_each_snapshot_records_the_largest_logit_of_the_validation_images():
+    data = tiny_dataset()
+    run = Run(small_config(), data)
+    run.advance(3, evaluate_every=3)
+    logits = run.model(data.val_images, training=False).numpy()
+    assert run.state.latest.logit_scale == pytest.approx(np.abs(logits).max(), rel=1e-5)
+
+
+def test_halt_messages_name_nan_and_infinities():
+    from explorer.training import format_value
+
+    assert format_value(float("nan")) == "NaN" and format_value(float("inf")) == "+inf" and format_value(-float("inf")) == "-inf"
+    assert format_value(0.123456) == "0.1235"
+
+
+def test_a_nan_logit_gives_a_nan_loss_not_a_zero():
+    """focal Tversky's exponent went through a floor that turned NaN into 0 ("the loss was 0")."""
+    y = np.eye(3, dtype=np.float32)[np.random.default_rng(1).integers(0, 3, (2, 4, 4))]
+    logits = np.zeros((2, 4, 4, 3), np.float32)
+    logits[0, 0, 0, 0] = np.nan
+    for loss_id in ("focal_tversky", "focal", "unified_focal"):
+        assert np.isnan(float(losses.get(loss_id)(y, logits))), loss_id
 
 
 def test_a_dropped_run_leaves_no_traced_graph_behind():

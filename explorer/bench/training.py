@@ -1,6 +1,7 @@
 """Training speed, measured side by side in one process: the app's trainer against Keras
-`model.fit` on the same model, loss and batches, and the cost of a page update (validation
-snapshot and figures) against the training it accompanies.
+`model.fit` on the same model, loss and batches, the trainer with each normalization of the U-Net
+against none, and the cost of a page update (validation snapshot and figures) against the
+training it accompanies.
 
     python -m explorer.bench.training [--rounds 5] [--steps 40]
 
@@ -20,6 +21,7 @@ import tensorflow as tf
 
 from explorer import data, plots
 from explorer.bench.devices import device_kinds
+from explorer.model import NORMALIZATIONS
 from explorer.training import Run, RunConfig, batch_indices
 
 
@@ -63,16 +65,22 @@ def bench_device(args, dataset: data.Dataset, description: str) -> list[tuple[st
         model.compile(optimizer=keras.optimizers.Adam(config.learning_rate), loss=run.loss, jit_compile=jit)
         contenders[f"model.fit (jit_compile={jit})"] = model
 
+    others = {n: Run(RunConfig(loss_id=args.loss, normalization=n), dataset) for n in NORMALIZATIONS if n != config.normalization}
+
     # Warm-up: trace every step function once.
     run.advance(2, evaluate_every=None)
+    for other in others.values():
+        other.advance(2, evaluate_every=None)
     for model in contenders.values():
         _fit_block(model, dataset.train_images, dataset.train_masks, config, 0, 2)
     _page_update(run, dataset)
 
-    times: dict[str, list[float]] = {"trainer": [], **{k: [] for k in contenders}, "page update": []}
+    times: dict[str, list[float]] = {"trainer": [], **{k: [] for k in contenders}, **{k: [] for k in others}, "page update": []}
     for _ in range(args.rounds):
         first = run.state.step
         times["trainer"].append(trainer_block(run, args.steps))
+        for name, other in others.items():
+            times[name].append(trainer_block(other, args.steps))
         for name, model in contenders.items():
             times[name].append(_fit_block(model, dataset.train_images, dataset.train_masks, config, first, args.steps))
         times["page update"].append(_page_update(run, dataset))
@@ -82,16 +90,21 @@ def bench_device(args, dataset: data.Dataset, description: str) -> list[tuple[st
     tick = args.steps_per_tick * trainer
     print(f"device: {description}; loss {args.loss}; batch {config.batch_size}; model {run.model.name}, {run.model.count_params():,} parameters")
     print(f"{'what':34s} {'ms/step':>9s} {'ratio to trainer':>17s}")
-    print(f"{'trainer (app)':34s} {1000 * trainer:9.1f} {1.0:17.2f}")
-    for name in contenders:
-        print(f"{name:34s} {1000 * median[name]:9.1f} {median[name] / trainer:17.2f}")
+    print(f"{'trainer (app), ' + config.normalization + ' norm':34s} {1000 * trainer:9.1f} {1.0:17.2f}")
+    for name in [*contenders, *others]:
+        label = f"trainer, {name} norm" if name in others else name
+        print(f"{label:34s} {1000 * median[name]:9.1f} {median[name] / trainer:17.2f}")
     page_share = median["page update"] / tick
     print(
         f"page update (snapshot of {len(dataset.val_images)} val images + figures): {1000 * median['page update']:.1f} ms "
         f"= {page_share:.2f}× the {args.steps_per_tick} training steps of a tick"
     )
     fit = ", ".join(f"{median[name] / trainer:.2f}" for name in contenders)
+    # The cost of normalizing, as the issue of the blow-up asks it: normalized step / plain step.
+    norm_cost = ", ".join(f"{n} {median[n] / median['none']:.2f}" if n in others else f"{n} {trainer / median['none']:.2f}" for n in NORMALIZATIONS if n != "none")
+    print(f"step time with normalization / without: {norm_cost}")
     return [
+        (f"step with normalization / without, {description}", norm_cost),
         (f"model.fit (XLA off, on) / trainer, {description}", fit),
         (f"page update / the {args.steps_per_tick} steps of a tick, {description}", f"{page_share:.2f}"),
     ]

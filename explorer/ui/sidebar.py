@@ -11,6 +11,7 @@ import streamlit as st
 
 from explorer import losses, weights
 from explorer.data import Dataset
+from explorer.model import DEFAULT_NORMALIZATION, NORMALIZATIONS
 from explorer.training import RunConfig
 from explorer.ui.session import RUN_LABELS
 
@@ -40,6 +41,7 @@ SHARED_KEYS = {
     "learning_rate": "lr",
     "batch_size": "batch_size",
     "seed": "seed",
+    "normalization": "normalization",
     "max_steps": "max_steps",
     "steps_per_tick": "steps_per_tick",
     "evaluate_every": "evaluate_every",
@@ -89,10 +91,18 @@ def settings(dataset: Dataset, counts: weights.ClassCounts) -> tuple[dict[str, R
         learning_rate = st.select_slider("Learning rate (Adam)", LEARNING_RATES, value=DEFAULT_LEARNING_RATE, key=keys["learning_rate"], format_func=lambda v: f"{v:g}")
         batch_size = st.select_slider("Batch size", BATCH_SIZES, value=DEFAULT_BATCH_SIZE, key=keys["batch_size"])
         seed = st.number_input("Seed (initial weights and batch order)", *SEED_RANGE, SEED_RANGE[0], key=keys["seed"])
+        normalization = st.selectbox(
+            "Normalization in the U-Net",
+            list(NORMALIZATIONS),
+            index=list(NORMALIZATIONS).index(DEFAULT_NORMALIZATION),
+            format_func=NORMALIZATIONS.get,
+            key=keys["normalization"],
+            help="Changing it restarts the runs. Without normalization, Dice and focal Tversky drive the logits up until the run ends in NaN: watch the largest |logit| curve.",
+        )
         max_steps = st.number_input("Train until step", *MAX_STEPS_RANGE, DEFAULT_MAX_STEPS, step=50, key=keys["max_steps"])
         steps_per_tick = st.slider("Steps between page updates", *STEPS_PER_TICK_RANGE, DEFAULT_STEPS_PER_TICK, key=keys["steps_per_tick"])
         evaluate_every = st.slider("Validate (metrics and maps) every", *EVALUATE_EVERY_RANGE, DEFAULT_EVALUATE_EVERY, 5, key=keys["evaluate_every"], help="steps; the validation pass over 100 images costs about as much as 5 training steps")
-        shared = dict(learning_rate=float(learning_rate), batch_size=int(batch_size), seed=int(seed))
+        shared = dict(learning_rate=float(learning_rate), batch_size=int(batch_size), seed=int(seed), normalization=normalization)
         configs = {}
         for label in RUN_LABELS[:num_runs]:
             with st.expander(f"Run {label}", expanded=True):
