@@ -23,7 +23,7 @@ import numpy as np
 import tensorflow as tf
 from tensorflow.python.eager import context as eager_context
 
-from explorer import losses, metrics, surfaces
+from explorer import losses, metrics
 from explorer.data import Dataset
 from explorer.model import build_unet
 
@@ -296,7 +296,7 @@ class Run:
     def evaluate(self, step: int) -> Evaluation:
         probs = self.probabilities(self._val_x)
         confusion = metrics.confusion_matrix(self.data.val_masks, probs.argmax(-1), self.data.num_classes)
-        class_ab = surfaces.class_ab(probs, self.data.val_masks, self.data.num_classes)
+        class_ab = metrics.class_ab(probs, self.data.val_masks, self.data.num_classes)
         return Evaluation(step=step, scores=metrics.scores(confusion), probabilities=probs, class_ab=class_ab)
 
 

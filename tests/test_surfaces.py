@@ -4,7 +4,6 @@ against the reference values of shared/LOSSES.md."""
 
 from __future__ import annotations
 
-import math
 
 import numpy as np
 import pytest
@@ -315,27 +314,6 @@ def test_a_slider_move_changes_the_plane_without_retracing():
     assert not np.allclose(first.values, second.values)
     fresh = surfaces.planes(losses.get("focal_tversky", gamma=2.0, beta=0.9), 0.02, RES)
     np.testing.assert_allclose(second.values, fresh.values, rtol=1e-6)
-
-
-# -- a run's (a, b) ----------------------------------------------------------------------------
-
-
-def test_class_ab_against_a_loop():
-    rng = np.random.default_rng(3)
-    masks = rng.integers(0, 3, (4, 5, 6))
-    masks[0] = 0
-    logits = rng.normal(size=(4, 5, 6, 4))
-    probs = np.exp(logits) / np.exp(logits).sum(-1, keepdims=True)
-    out = surfaces.class_ab(probs, masks, 4)
-    for c in range(4):
-        own = [probs[i, r, k, c] for i in range(4) for r in range(5) for k in range(6) if masks[i, r, k] == c]
-        other = [probs[i, r, k, c] for i in range(4) for r in range(5) for k in range(6) if masks[i, r, k] != c]
-        if own:
-            assert out[c, 0] == pytest.approx(sum(own) / len(own))
-        else:
-            assert math.isnan(out[c, 0])  # class 3 never occurs
-        assert out[c, 1] == pytest.approx(sum(other) / len(other))
-    assert math.isnan(out[3, 0])
 
 
 def test_log_spaced_b_axis():
