@@ -1,6 +1,6 @@
 """explorer.surfaces: the plane, the gradient planes and the pixel curve against the losses
 evaluated on concrete synthetic masks, against float64 formulas written here independently, and
-against the reference values of shared/LOSSES.md."""
+against the reference values of docs/losses.md."""
 
 from __future__ import annotations
 
@@ -216,7 +216,7 @@ def test_focal_gradient_vanishes_faster_than_ce():
     np.testing.assert_allclose(gamma0.gradient, ce.gradient, rtol=1e-5)
 
 
-REFERENCE = {  # shared/LOSSES.md: FL = −(1−p_t)^γ ln p_t for γ = 0, 0.5, 1, 2, 5
+REFERENCE = {  # docs/losses.md: FL = −(1−p_t)^γ ln p_t for γ = 0, 0.5, 1, 2, 5
     0.1: (2.30259, 2.18442, 2.07233, 1.86509, 1.35965),
     0.5: (0.69315, 0.49013, 0.34657, 0.17329, 0.02166),
 }
