@@ -12,7 +12,7 @@ import streamlit as st
 from explorer import losses, weights
 from explorer.data import Dataset
 from explorer.training import RunConfig
-from explorer.ui.session import RUN_LABELS
+from explorer.export import RUN_LABELS
 
 DEFAULT_LOSSES = {"A": "ce", "B": "focal_tversky", "C": "weighted_ce"}
 DEFAULT_SCHEME = "balanced"
