@@ -48,12 +48,13 @@ class Settings:
 # The Keras snippet
 
 
-def _module_level_dependencies(fn) -> list[str]:
-    """Names of losses.py's own functions and constants that ``fn`` needs, transitively, in the
-    order they appear in losses.py (constants first)."""
+def _module_level_dependencies(fn, *also) -> list[str]:
+    """Names of losses.py's own functions and constants that ``fn`` needs, transitively, plus the
+    functions ``also`` and what they need, in the order they appear in losses.py (constants
+    first)."""
     module = losses
-    seen: set[str] = set()
-    pending = [fn.__name__]
+    seen: set[str] = {f.__name__ for f in also}
+    pending = [fn.__name__, *seen]
     while pending:
         name = pending.pop()
         obj = getattr(module, name)
@@ -93,9 +94,10 @@ def _constant_line(name: str) -> str:
 
 
 def keras_snippet(loss_id: str, params: Mapping | None = None) -> str:
-    """A self-contained Python module (Keras 3 only, any backend; nothing from this project)
-    defining ``loss_id`` with ``params`` (over the registry's defaults, class weights included)
-    as a serializable ``keras.losses.Loss`` and an instance ``loss`` of it.
+    """A self-contained Python module (Keras 3 only, nothing from this project; tested on the
+    TensorFlow and JAX backends) defining ``loss_id`` with ``params`` (over the registry's
+    defaults, class weights included) as a serializable ``keras.losses.Loss`` and an instance
+    ``loss`` of it.
 
     Raises ValueError for an unknown loss or parameter, or a value out of range."""
     spec = losses.REGISTRY.get(loss_id) if isinstance(loss_id, str) else None
@@ -103,7 +105,9 @@ def keras_snippet(loss_id: str, params: Mapping | None = None) -> str:
         raise ValueError(f"unknown loss {loss_id!r}; valid ids: {', '.join(losses.REGISTRY)}")
     values = losses.get(loss_id, **dict(params or {})).params  # validated, over the defaults
     fn = spec.fn
-    names = _module_level_dependencies(fn)
+    # A pixel-wise loss's values are scaled so that Keras's mean skips ignored pixels (as SegLoss.call).
+    pixel = spec.kind == "pixel"
+    names = _module_level_dependencies(fn, *([losses.pixel_mean_scale] if pixel else []))
     constants = [n for n in names if not inspect.isfunction(getattr(losses, n))]
     helpers = [n for n in names if inspect.isfunction(getattr(losses, n))]
     cls = _class_name(loss_id)
@@ -125,9 +129,11 @@ Source: {spec.source}
 
 {textwrap.fill(spec.notes, 96)}
 
-Conventions: y_true one-hot (batch, ..., classes), channels last; y_pred logits when from_logits=True
-(the default), else probabilities. Generated from the explorer's own definitions; needs only
-Keras 3: written with keras.ops, it runs on any Keras backend (TensorFlow, JAX, PyTorch):
+Conventions: y_pred logits when from_logits=True (the default), else probabilities, shaped
+(batch, ..., classes), channels last; y_true one-hot of the same shape, or integer labels
+(batch, ...) or (batch, ..., 1). With ignore_index (e.g. 255, integer labels only) those pixels
+count in no term. Generated from the explorer's own definitions; needs only Keras 3 (keras.ops);
+its tests run it on the TensorFlow and JAX backends:
 
     from this_file import loss          # or {cls}(...) with other parameters
     model.compile(optimizer="adam", loss=loss)
@@ -160,7 +166,8 @@ class {cls}(keras.losses.Loss):
 {assignments if args else "        pass"}
 
     def call(self, y_true, y_pred):
-        return {fn.__name__}(y_true, y_pred{", " + kwargs if args else ""})
+        {"values = " if pixel else "return "}{fn.__name__}(y_true, y_pred{", " + kwargs if args else ""}){"""
+        return values * pixel_mean_scale(y_true, y_pred, self.ignore_index)""" if pixel else ""}
 
     def get_config(self):
         config = super().get_config()

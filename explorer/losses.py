@@ -1,7 +1,9 @@
-"""Every segmentation loss of shared/LOSSES.md, defined once, plus the registry the app is built from.
+"""Every segmentation loss of docs/losses.md, defined once, plus the registry the app is built from.
 
-Conventions: ``y_true`` is one-hot, ``y_pred`` holds logits (``from_logits=True``, the default) or
-probabilities, both ``(batch, ..., classes)``, channels last. Softmax over the classes for every
+Conventions: ``y_pred`` holds logits (``from_logits=True``, the default) or probabilities,
+``(batch, ..., classes)``, channels last; ``y_true`` is one-hot of the same shape or integer
+labels ``(batch, ...)`` / ``(batch, ..., 1)``. ``ignore_index`` (labels only, e.g. 255 for
+Pascal VOC's void) leaves those pixels out of every term. Softmax over the classes for every
 loss except ``bce`` and ``binary_focal`` (one sigmoid per channel).
 
 Each loss is a plain tensor function (``dice_loss(y_true, y_pred, *, smooth, ...)``) and a
@@ -13,8 +15,8 @@ per pixel ``(batch, ...)``, region losses one per image ``(batch,)``, or a scala
 >>> loss = get("tversky", alpha=0.3, beta=0.7)
 >>> loss.set_params(beta=0.9)  # assigns a variable: a traced train step is not retraced
 
-The tensor functions use ``keras.ops`` only, so they run on any Keras backend and the exported
-snippet (explorer/export.py) needs nothing but Keras.
+The tensor functions use ``keras.ops`` only, so the exported snippet (explorer/export.py) needs
+nothing but Keras; its tests run it on the TensorFlow and JAX backends.
 """
 
 from __future__ import annotations
@@ -39,27 +41,79 @@ FLAGS = ("batch", "include_background", "from_logits")
 # Shared mechanics
 
 
-def _inputs(y_true, y_pred, min_classes: int = 1):
+def _targets(y_true, num_classes, ignore_index, dtype):
+    """``(one_hot, valid)`` from ``y_true`` of the predictions' rank: one-hot ``(B, ..., C)`` or
+    integer labels ``(B, ..., 1)`` (a single sigmoid channel, C = 1: its 0/1 target). ``valid`` is
+    None without ``ignore_index``, else a (B, ...) float mask, 0 where the label is
+    ``ignore_index``; the one-hot rows of those pixels are all 0, so they add to no sum over the
+    target. Labels outside 0..C−1 other than ``ignore_index`` also give all-0 rows: check masks
+    before training (explorer/weights.py count_pixels does)."""
+    if y_true.shape[-1] != 1:
+        if ignore_index is not None:
+            raise ValueError(
+                "ignore_index marks integer labels but y_true is one-hot: pass the integer mask, "
+                "(batch, ...) or (batch, ..., 1), or ignore_index=None"
+            )
+        return ops.cast(y_true, dtype), None
+    if num_classes == 1:
+        one_hot = ops.cast(y_true, dtype)
+        keep = None if ignore_index is None else ops.not_equal(one_hot[..., 0], ignore_index)
+    else:
+        labels = ops.cast(y_true[..., 0], "int32")
+        keep = None if ignore_index is None else ops.not_equal(labels, ignore_index)
+        one_hot = ops.one_hot(labels if keep is None else ops.where(keep, labels, 0), num_classes, dtype=dtype)
+    if keep is None:
+        return one_hot, None
+    valid = ops.cast(keep, dtype)
+    return one_hot * valid[..., None], valid
+
+
+def _inputs(y_true, y_pred, ignore_index=None, min_classes: int = 1):
+    """``(one_hot, y_pred, valid)``: the target as one-hot (see :func:`_targets`), float
+    predictions, and the valid-pixel mask (None without ``ignore_index``)."""
     y_pred = ops.convert_to_tensor(y_pred)
     if not keras.backend.is_float_dtype(y_pred.dtype):
         y_pred = ops.cast(y_pred, "float32")
-    y_true = ops.cast(y_true, y_pred.dtype)
+    y_true = ops.convert_to_tensor(y_true)
     if len(y_pred.shape) < 2:
         raise ValueError(f"y_pred must be (batch, ..., classes), got shape {y_pred.shape}")
-    if len(y_true.shape) != len(y_pred.shape) or any(
-        a is not None and b is not None and a != b for a, b in zip(y_true.shape, y_pred.shape)
+    if len(y_true.shape) == len(y_pred.shape) - 1:
+        y_true = y_true[..., None]  # integer labels without a channel axis
+    classes = y_pred.shape[-1]
+    if (
+        len(y_true.shape) != len(y_pred.shape)
+        or y_true.shape[-1] not in (1, classes)
+        or any(a is not None and b is not None and a != b for a, b in zip(y_true.shape[:-1], y_pred.shape[:-1]))
     ):
         raise ValueError(
-            f"y_true {y_true.shape} and y_pred {y_pred.shape} differ: y_true must be one-hot, "
-            "with the classes on the last axis like y_pred"
+            f"y_true {y_true.shape} does not fit y_pred {y_pred.shape}: y_true must be one-hot with the "
+            "classes on the last axis like y_pred, or integer labels (batch, ...) or (batch, ..., 1)"
         )
-    classes = y_pred.shape[-1]
     if classes is not None and classes < min_classes:
         raise ValueError(
             f"a softmax loss needs at least {min_classes} classes on the last axis, got {classes}; "
             "for a single sigmoid channel use bce or binary_focal"
         )
-    return y_true, y_pred
+    one_hot, valid = _targets(y_true, classes, ignore_index, y_pred.dtype)
+    return one_hot, y_pred, valid
+
+
+def _masked(values, valid):
+    """``values`` with the ignored pixels zeroed: (B, ...) per-pixel values or (B, ..., C)."""
+    if valid is None:
+        return values
+    return values * (valid if len(values.shape) == len(valid.shape) else valid[..., None])
+
+
+def pixel_mean_scale(y_true, y_pred, ignore_index=None):
+    """The factor N / N_valid (pixels / non-ignored pixels; 0 if none) by which a pixel-wise
+    loss's per-pixel values are multiplied so that Keras's mean over all pixels is the mean over
+    the non-ignored ones: what Keras 3 does for ``SparseCategoricalCrossentropy(ignore_class=…)``.
+    1 without ``ignore_index``."""
+    if ignore_index is None:
+        return 1.0
+    _, _, valid = _inputs(y_true, y_pred, ignore_index)
+    return ops.divide_no_nan(ops.cast(ops.size(valid), valid.dtype), ops.sum(valid))
 
 
 def _softmax_log_probs(y_pred, from_logits: bool):
@@ -103,27 +157,32 @@ def _safe_pow(x, exponent):
     return ops.where(ops.isnan(x), x, at_zero)
 
 
-def _class_weight_vector(class_weights, like):
-    """The per-class weights as a (C,) tensor: ones when None."""
+def _class_weight_vector(class_weights, like, name="class_weights"):
+    """Per-class weights as a (C,) tensor: ones when None, a scalar repeated, or a (C,) vector."""
     classes = like.shape[-1]
+    ones = ops.ones((classes if classes is not None else ops.shape(like)[-1],), like.dtype)
     if class_weights is None:
-        return ops.ones((classes if classes is not None else ops.shape(like)[-1],), like.dtype)
+        return ones
     w = _as(class_weights, like)
+    if len(w.shape) == 0:
+        return w * ones
     if len(w.shape) != 1 or (classes is not None and w.shape[0] is not None and w.shape[0] != classes):
-        raise ValueError(f"class_weights has shape {w.shape}, the predictions {classes} classes")
+        raise ValueError(f"{name} has shape {w.shape}, the predictions {classes} classes")
     return w
 
 
-def _pixel_axes(x, batch: bool) -> list[int]:
+def _pixel_axes(x, batch: bool) -> tuple[int, ...]:
     """The axes summed per image (all but batch and classes), or per batch when pooling."""
     return tuple(range(0 if batch else 1, len(x.shape) - 1))
 
 
-def _mean_per_image(per_pixel, batch: bool):
-    """(B, ...) pixel values → (B,) per-image means, or the batch mean when batch=True."""
-    if batch:
-        return ops.mean(per_pixel)
-    return ops.mean(per_pixel, axis=tuple(range(1, len(per_pixel.shape))))
+def _mean_per_image(per_pixel, batch: bool, valid=None):
+    """(B, ...) pixel values → (B,) per-image means, or the batch mean when batch=True; with a
+    ``valid`` mask, means over the valid pixels (0 for an image with none)."""
+    axes = None if batch else tuple(range(1, len(per_pixel.shape)))
+    if valid is None:
+        return ops.mean(per_pixel, axis=axes)
+    return ops.divide_no_nan(ops.sum(per_pixel * valid, axis=axes), ops.sum(valid, axis=axes))
 
 
 def soft_counts(y_true, probs, *, batch: bool = False):
@@ -164,73 +223,95 @@ def _class_mean(per_class, class_weights, include_background: bool, batch: bool,
 # Pixel-wise losses: one value per pixel, (B, ...)
 
 
-def ce_loss(y_true, y_pred, *, from_logits=True):
+def ce_loss(y_true, y_pred, *, from_logits=True, ignore_index=None):
     """Categorical cross-entropy per pixel, ``−Σ_c y_c log p_c``."""
-    y_true, y_pred = _inputs(y_true, y_pred, min_classes=2)
+    y_true, y_pred, valid = _inputs(y_true, y_pred, ignore_index, min_classes=2)
     _, log_p = _softmax_log_probs(y_pred, from_logits)
-    return -ops.sum(y_true * log_p, axis=-1)
+    return _masked(-ops.sum(y_true * log_p, axis=-1), valid)
 
 
-def weighted_ce_loss(y_true, y_pred, *, class_weights=None, from_logits=True):
+def weighted_ce_loss(y_true, y_pred, *, class_weights=None, from_logits=True, ignore_index=None):
     """Class-weighted cross-entropy per pixel, ``−Σ_c w_c y_c log p_c`` (Keras-style mean)."""
-    y_true, y_pred = _inputs(y_true, y_pred, min_classes=2)
+    y_true, y_pred, valid = _inputs(y_true, y_pred, ignore_index, min_classes=2)
     _, log_p = _softmax_log_probs(y_pred, from_logits)
     w = _class_weight_vector(class_weights, y_pred)
-    return -ops.sum(w * y_true * log_p, axis=-1)
+    return _masked(-ops.sum(w * y_true * log_p, axis=-1), valid)
 
 
-def bce_loss(y_true, y_pred, *, from_logits=True):
+def bce_loss(y_true, y_pred, *, from_logits=True, ignore_index=None):
     """Sigmoid binary cross-entropy per channel, averaged over the channels of each pixel."""
-    y_true, y_pred = _inputs(y_true, y_pred)
+    y_true, y_pred, valid = _inputs(y_true, y_pred, ignore_index)
     log_p, log_q = _sigmoid_log_probs(y_pred, from_logits)
-    return -ops.mean(y_true * log_p + (1.0 - y_true) * log_q, axis=-1)
+    return _masked(-ops.mean(y_true * log_p + (1.0 - y_true) * log_q, axis=-1), valid)
 
 
-def focal_loss(y_true, y_pred, *, alpha, gamma, class_weights=None, from_logits=True):
-    """Softmax focal loss per pixel, ``−Σ_c α_c y_c (1−p_c)^γ log p_c`` with ``α_c = alpha·w_c``."""
-    y_true, y_pred = _inputs(y_true, y_pred, min_classes=2)
+def focal_loss(y_true, y_pred, *, alpha, gamma, class_weights=None, from_logits=True, ignore_index=None):
+    """Softmax focal loss per pixel, ``−Σ_c α_c y_c (1−p_c)^γ log p_c``: ``α_c = alpha·w_c`` for a
+    scalar alpha, or the per-class list alpha itself (Keras's list α)."""
+    y_true, y_pred, valid = _inputs(y_true, y_pred, ignore_index, min_classes=2)
     p, log_p = _softmax_log_probs(y_pred, from_logits)
-    a = _as(alpha, y_pred) * _class_weight_vector(class_weights, y_pred)
-    return -ops.sum(a * _safe_pow(1.0 - p, gamma) * y_true * log_p, axis=-1)
+    a = _class_weight_vector(alpha, y_pred, "alpha") * _class_weight_vector(class_weights, y_pred)
+    return _masked(-ops.sum(a * _safe_pow(1.0 - p, gamma) * y_true * log_p, axis=-1), valid)
 
 
-def binary_focal_loss(y_true, y_pred, *, alpha, gamma, from_logits=True):
+def binary_focal_loss(y_true, y_pred, *, alpha, gamma, from_logits=True, ignore_index=None):
     """Sigmoid focal loss per channel, α on positives and 1−α on negatives, averaged over channels."""
-    y_true, y_pred = _inputs(y_true, y_pred)
+    y_true, y_pred, valid = _inputs(y_true, y_pred, ignore_index)
     log_p, log_q = _sigmoid_log_probs(y_pred, from_logits)
     alpha, gamma = _as(alpha, y_pred), _as(gamma, y_pred)
     # (1−σ)^γ = exp(γ·log(1−σ)): exact, and finite with a finite gradient even where σ rounds to 1.
     positive = alpha * y_true * ops.exp(gamma * log_q) * log_p
     negative = (1.0 - alpha) * (1.0 - y_true) * ops.exp(gamma * log_p) * log_q
-    return -ops.mean(positive + negative, axis=-1)
+    return _masked(-ops.mean(positive + negative, axis=-1), valid)
 
 
 # --------------------------------------------------------------------------------------------
-# Region losses: one value per image (B,), or a scalar with batch=True
+# Region losses: one value per image (B,), or a scalar with batch=True. Ignored pixels have an
+# all-zero target row and their probabilities are zeroed too, so they add to no soft count.
 
 
-def dice_loss(y_true, y_pred, *, smooth, class_weights=None, batch=False, include_background=True, from_logits=True):
+def _region_inputs(y_true, y_pred, ignore_index, from_logits):
+    """``(one_hot, probs, valid)`` with ``probs`` 0 at ignored pixels."""
+    y_true, y_pred, valid = _inputs(y_true, y_pred, ignore_index, min_classes=2)
+    return y_true, _masked(_softmax_probs(y_pred, from_logits), valid), valid
+
+
+def dice_loss(
+    y_true, y_pred, *, smooth, class_weights=None, batch=False, include_background=True, from_logits=True, ignore_index=None
+):
     """Soft Dice loss ``1 − (2TP + s)/(2TP + FP + FN + s)`` per image and class, then the class mean."""
-    y_true, y_pred = _inputs(y_true, y_pred, min_classes=2)
-    tp, fp, fn = soft_counts(y_true, _softmax_probs(y_pred, from_logits), batch=batch)
+    y_true, probs, _ = _region_inputs(y_true, y_pred, ignore_index, from_logits)
+    tp, fp, fn = soft_counts(y_true, probs, batch=batch)
     per_class = _tversky_complement(tp, fp, fn, 1.0, 1.0, smooth, tp_weight=2.0)
     return _class_mean(per_class, class_weights, include_background, batch)
 
 
-def iou_loss(y_true, y_pred, *, smooth, class_weights=None, batch=False, include_background=True, from_logits=True):
+def iou_loss(
+    y_true, y_pred, *, smooth, class_weights=None, batch=False, include_background=True, from_logits=True, ignore_index=None
+):
     """Soft Jaccard loss ``1 − (TP + s)/(TP + FP + FN + s)`` per image and class, then the class mean."""
-    y_true, y_pred = _inputs(y_true, y_pred, min_classes=2)
-    tp, fp, fn = soft_counts(y_true, _softmax_probs(y_pred, from_logits), batch=batch)
+    y_true, probs, _ = _region_inputs(y_true, y_pred, ignore_index, from_logits)
+    tp, fp, fn = soft_counts(y_true, probs, batch=batch)
     per_class = _tversky_complement(tp, fp, fn, 1.0, 1.0, smooth)
     return _class_mean(per_class, class_weights, include_background, batch)
 
 
 def tversky_loss(
-    y_true, y_pred, *, alpha, beta, smooth, class_weights=None, batch=False, include_background=True, from_logits=True
+    y_true,
+    y_pred,
+    *,
+    alpha,
+    beta,
+    smooth,
+    class_weights=None,
+    batch=False,
+    include_background=True,
+    from_logits=True,
+    ignore_index=None,
 ):
     """Tversky loss ``1 − (TP + s)/(TP + α·FP + β·FN + s)``: α on false positives, β on false negatives."""
-    y_true, y_pred = _inputs(y_true, y_pred, min_classes=2)
-    tp, fp, fn = soft_counts(y_true, _softmax_probs(y_pred, from_logits), batch=batch)
+    y_true, probs, _ = _region_inputs(y_true, y_pred, ignore_index, from_logits)
+    tp, fp, fn = soft_counts(y_true, probs, batch=batch)
     per_class = _tversky_complement(tp, fp, fn, alpha, beta, smooth)
     return _class_mean(per_class, class_weights, include_background, batch)
 
@@ -247,28 +328,38 @@ def focal_tversky_loss(
     batch=False,
     include_background=True,
     from_logits=True,
+    ignore_index=None,
 ):
     """Focal Tversky loss ``(1 − TI)^γ`` per image and class, then the class mean."""
-    y_true, y_pred = _inputs(y_true, y_pred, min_classes=2)
-    tp, fp, fn = soft_counts(y_true, _softmax_probs(y_pred, from_logits), batch=batch)
+    y_true, probs, _ = _region_inputs(y_true, y_pred, ignore_index, from_logits)
+    tp, fp, fn = soft_counts(y_true, probs, batch=batch)
     per_class = _safe_pow(_tversky_complement(tp, fp, fn, alpha, beta, smooth), gamma)
     return _class_mean(per_class, class_weights, include_background, batch)
 
 
 def sensitivity_specificity_loss(
-    y_true, y_pred, *, r, smooth, class_weights=None, batch=False, include_background=True, from_logits=True
+    y_true,
+    y_pred,
+    *,
+    r,
+    smooth,
+    class_weights=None,
+    batch=False,
+    include_background=True,
+    from_logits=True,
+    ignore_index=None,
 ):
     """``r·Σ(y−p)²y/(Σy + s) + (1−r)·Σ(y−p)²(1−y)/(Σ(1−y) + s)`` per image and class, then the class mean."""
-    y_true, y_pred = _inputs(y_true, y_pred, min_classes=2)
-    probs = _softmax_probs(y_pred, from_logits)
+    y_true, probs, valid = _region_inputs(y_true, y_pred, ignore_index, from_logits)
     axes = _pixel_axes(probs, batch)
     squared = ops.square(y_true - probs)
+    negatives = _masked(1.0 - y_true, valid)
     smooth = _as(smooth, probs)
     sensitivity = ops.divide_no_nan(
         ops.sum(squared * y_true, axes), ops.sum(y_true, axes) + smooth
     )
     specificity = ops.divide_no_nan(
-        ops.sum(squared * (1.0 - y_true), axes), ops.sum(1.0 - y_true, axes) + smooth
+        ops.sum(squared * negatives, axes), ops.sum(negatives, axes) + smooth
     )
     r = _as(r, probs)
     per_class = r * sensitivity + (1.0 - r) * specificity
@@ -277,10 +368,12 @@ def sensitivity_specificity_loss(
     return _class_mean(per_class, class_weights, include_background, batch)
 
 
-def generalized_dice_loss(y_true, y_pred, *, smooth, batch=False, include_background=True, from_logits=True):
+def generalized_dice_loss(
+    y_true, y_pred, *, smooth, batch=False, include_background=True, from_logits=True, ignore_index=None
+):
     """Generalized Dice ``1 − (2Σ w_c TP_c + s)/(Σ w_c (2TP+FP+FN)_c + s)`` per image, ``w_c = 1/(Σy_c)²``."""
-    y_true, y_pred = _inputs(y_true, y_pred, min_classes=2)
-    tp, fp, fn = soft_counts(y_true, _softmax_probs(y_pred, from_logits), batch=batch)
+    y_true, probs, _ = _region_inputs(y_true, y_pred, ignore_index, from_logits)
+    tp, fp, fn = soft_counts(y_true, probs, batch=batch)
     volume = ops.sum(y_true, _pixel_axes(y_true, batch))
     if batch:
         volume = volume[None]
@@ -308,9 +401,15 @@ def ce_dice_loss(
     batch=False,
     include_background=True,
     from_logits=True,
+    ignore_index=None,
 ):
-    """``λ_ce·ce + λ_dice·dice`` per image: the pixel mean of (weighted) CE plus the image's Dice loss."""
-    ce = _mean_per_image(weighted_ce_loss(y_true, y_pred, class_weights=class_weights, from_logits=from_logits), batch)
+    """``λ_ce·ce + λ_dice·dice`` per image: the pixel mean of (weighted) CE over the image's
+    non-ignored pixels plus the image's Dice loss."""
+    pixels = weighted_ce_loss(
+        y_true, y_pred, class_weights=class_weights, from_logits=from_logits, ignore_index=ignore_index
+    )
+    valid = _inputs(y_true, y_pred, ignore_index, min_classes=2)[2]
+    ce = _mean_per_image(pixels, batch, valid)
     dice = dice_loss(
         y_true,
         y_pred,
@@ -319,15 +418,18 @@ def ce_dice_loss(
         batch=batch,
         include_background=include_background,
         from_logits=from_logits,
+        ignore_index=ignore_index,
     )
     return _as(lambda_ce, ce) * ce + _as(lambda_dice, dice) * dice
 
 
-def lovasz_loss(y_true, y_pred, *, class_weights=None, batch=False, include_background=True, from_logits=True):
+def lovasz_loss(
+    y_true, y_pred, *, class_weights=None, batch=False, include_background=True, from_logits=True, ignore_index=None
+):
     """Lovász-softmax (Berman et al. 2018): the Lovász extension of the Jaccard loss per image and
-    class, averaged over the classes present in the image's target."""
-    y_true, y_pred = _inputs(y_true, y_pred, min_classes=2)
-    probs = _softmax_probs(y_pred, from_logits)
+    class, averaged over the classes present in the image's target. Ignored pixels have error 0:
+    they sort last and add nothing."""
+    y_true, probs, _ = _region_inputs(y_true, y_pred, ignore_index, from_logits)
     classes = ops.shape(probs)[-1]
     rows = 1 if batch else ops.shape(probs)[0]
     # (rows, C, pixels): one sort per image (or per batch) and class.
@@ -347,11 +449,21 @@ def lovasz_loss(y_true, y_pred, *, class_weights=None, batch=False, include_back
 
 
 def unified_focal_loss(
-    y_true, y_pred, *, lambda_, delta, gamma, smooth, batch=False, include_background=True, from_logits=True
+    y_true,
+    y_pred,
+    *,
+    lambda_,
+    delta,
+    gamma,
+    smooth,
+    batch=False,
+    include_background=True,
+    from_logits=True,
+    ignore_index=None,
 ):
     """Asymmetric unified focal loss (Yeung et al. 2022), class 0 the background:
     ``λ·L_aF + (1−λ)·L_aFT`` with δ weighing the classes and γ the focal terms."""
-    y_true, y_pred = _inputs(y_true, y_pred, min_classes=2)
+    y_true, y_pred, valid = _inputs(y_true, y_pred, ignore_index, min_classes=2)
     probs, log_p = _softmax_log_probs(y_pred, from_logits)
     lam, delta = _as(lambda_, probs), _as(delta, probs)
     gamma = _as(gamma, probs)
@@ -360,10 +472,10 @@ def unified_focal_loss(
     ce = -ops.sum(y_true * log_p, -1)
     ce_background = -y_true[..., 0] * log_p[..., 0]
     suppressed = (1.0 - delta) * _safe_pow(1.0 - probs[..., 0], gamma) * ce_background
-    focal = _mean_per_image(suppressed + delta * (ce - ce_background), batch)
+    focal = _mean_per_image(suppressed + delta * (ce - ce_background), batch, valid)
     # Asymmetric focal Tversky: δ on false negatives (Yeung's convention, our β), enhancement
     # (1−mTI)^(1−γ) on the foreground classes only.
-    tp, fp, fn = soft_counts(y_true, probs, batch=batch)
+    tp, fp, fn = soft_counts(y_true, _masked(probs, valid), batch=batch)
     mismatch = _tversky_complement(tp, fp, fn, 1.0 - delta, delta, smooth)
     per_class = ops.concatenate([mismatch[:, :1], _safe_pow(mismatch[:, 1:], 1.0 - gamma)], axis=-1)
     tversky = _class_mean(per_class, None, include_background, batch)
@@ -376,7 +488,8 @@ def unified_focal_loss(
 
 @dataclass(frozen=True)
 class Param:
-    """A float parameter: its default and its valid range (also the slider's), step and help."""
+    """A float parameter: its default and its valid range (also the slider's), step and help.
+    ``per_class``: a list with one value per class is also accepted (focal's α)."""
 
     name: str
     default: float
@@ -384,6 +497,7 @@ class Param:
     max: float
     step: float
     help: str
+    per_class: bool = False
 
 
 @dataclass(frozen=True)
@@ -467,14 +581,20 @@ _SPECS = (
         kind="pixel",
         fn=focal_loss,
         params=(
-            Param("alpha", 1.0, 0.0, 1.0, 0.05, "α, a scalar on every class; class weights multiply it per class."),
+            Param(
+                "alpha", 1.0, 0.0, 1.0, 0.05,
+                "α: a scalar on every class (class weights multiply it per class), or a list with "
+                "one α per class (Keras's list α) instead of class weights.",
+                per_class=True,
+            ),
             _GAMMA_FOCAL,
         ),
         uses_class_weights=True,
         formula=r"\mathcal{L} = -\frac{1}{N}\sum_{i}\sum_{c} \alpha\, w_c\, y_{ic}\,(1-p_{ic})^{\gamma}\log p_{ic}",
         source="Lin et al. 2017; Keras CategoricalFocalCrossentropy with a list alpha",
         notes="α_c = alpha·w_c: the scalar alpha scales every class (Keras's scalar α; its default "
-        "0.25 only scales the loss) and the class weights give the per-class vector (Keras's list α). "
+        "0.25 only scales the loss) and the class weights give the per-class vector. A list alpha is "
+        "the per-class vector itself (Keras's list α); it cannot be combined with class_weights. "
         "MONAI and kornia put 1−α on class 0 and α on the others instead, SegLoss a float α on class 0. "
         "γ = 0, α = 1 is ce.",
     ),
@@ -668,12 +788,14 @@ def _spec(loss_id: str) -> LossSpec:
 
 def defaults(loss_id: str) -> dict:
     """Every parameter ``get(loss_id, ...)`` takes, with its default: floats, class_weights
-    (None: unweighted) when the loss uses them, and the boolean options."""
+    (None: unweighted) when the loss uses them, the boolean options, and ignore_index (None: no
+    void label)."""
     spec = _spec(loss_id)
     out = {p.name: p.default for p in spec.params}
     if spec.uses_class_weights:
         out["class_weights"] = None
     out.update({flag: _FLAG_DEFAULTS[flag] for flag in spec.flags})
+    out["ignore_index"] = None
     return out
 
 
@@ -686,23 +808,40 @@ def _check_float(loss_id: str, param: Param, value) -> float:
     return value
 
 
-def _check_class_weights(loss_id: str, value, include_background: bool) -> list[float] | None:
+def _check_class_weights(loss_id: str, value, include_background: bool, name: str = "class_weights") -> list[float] | None:
     if value is None:
         return None
     try:
         weights = np.asarray(value, dtype=np.float64)
     except (TypeError, ValueError):
-        raise ValueError(f"loss {loss_id!r}: class_weights must be a list of numbers, got {value!r}") from None
+        raise ValueError(f"loss {loss_id!r}: {name} must be a list of numbers, got {value!r}") from None
     if weights.ndim != 1 or len(weights) < 2:
-        raise ValueError(f"loss {loss_id!r}: class_weights must be a list with one weight per class, got {value!r}")
+        raise ValueError(f"loss {loss_id!r}: {name} must be a list with one weight per class, got {value!r}")
     if not np.all(np.isfinite(weights)) or np.any(weights < 0):
-        raise ValueError(f"loss {loss_id!r}: class_weights must be finite and non-negative, got {value!r}")
+        raise ValueError(f"loss {loss_id!r}: {name} must be finite and non-negative, got {value!r}")
     counted = weights if include_background else weights[1:]
     if not np.any(counted > 0):
         raise ValueError(
-            f"loss {loss_id!r}: class_weights {value!r} give no positive weight to any included class"
+            f"loss {loss_id!r}: {name} {value!r} give no positive weight to any included class"
         )
     return [float(w) for w in weights]
+
+
+def _check_ignore_index(loss_id: str, value) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+        raise ValueError(f"loss {loss_id!r}: ignore_index must be an integer label (e.g. 255) or None, got {value!r}")
+    return int(value)
+
+
+def _is_list(value) -> bool:
+    return isinstance(value, (list, tuple, np.ndarray))
+
+
+def _form(value) -> str:
+    """A parameter's shape as a variable holds it: 'None', 'a number' or the length of a list."""
+    return "None" if value is None else str(len(value)) if isinstance(value, list) else "a number"
 
 
 def _validated(spec: LossSpec, params: dict, current: dict | None = None) -> dict:
@@ -711,8 +850,12 @@ def _validated(spec: LossSpec, params: dict, current: dict | None = None) -> dic
     values = dict(current) if current is not None else defaults(spec.id)
     floats = {p.name: p for p in spec.params}
     for name, value in params.items():
-        if name in floats:
+        if name in floats and floats[name].per_class and _is_list(value):
+            values[name] = list(value)  # checked below, once include_background is known
+        elif name in floats:
             values[name] = _check_float(spec.id, floats[name], value)
+        elif name == "ignore_index":
+            values[name] = _check_ignore_index(spec.id, value)
         elif name in spec.flags:
             if not isinstance(value, (bool, np.bool_)):
                 raise ValueError(f"loss {spec.id!r}: {name} must be True or False, got {value!r}")
@@ -727,10 +870,18 @@ def _validated(spec: LossSpec, params: dict, current: dict | None = None) -> dic
             )
         else:
             raise ValueError(f"loss {spec.id!r} has no parameter {name!r}; valid: {', '.join(defaults(spec.id))}")
+    include_background = values.get("include_background", True)
     if spec.uses_class_weights:
-        values["class_weights"] = _check_class_weights(
-            spec.id, values["class_weights"], values.get("include_background", True)
-        )
+        values["class_weights"] = _check_class_weights(spec.id, values["class_weights"], include_background)
+    for param in spec.params:
+        if param.per_class and isinstance(values[param.name], list):
+            values[param.name] = _check_class_weights(spec.id, values[param.name], include_background, param.name)
+            if values.get("class_weights") is not None:
+                raise ValueError(
+                    f"loss {spec.id!r}: {param.name} as a per-class list and class_weights both weigh the "
+                    f"classes; use one: {param.name}=[one value per class] (as Keras's list alpha), or "
+                    f"class_weights with a scalar {param.name}"
+                )
     return values
 
 
@@ -740,8 +891,14 @@ class SegLoss(keras.losses.Loss):
 
     Float parameters and class_weights live in non-trainable variables that
     :meth:`set_params` assigns, so a tf.function closing over the loss is never retraced when a
-    slider moves. The boolean options (batch, include_background, from_logits) and whether there
-    are class weights at all are fixed at construction: build a new loss to change them.
+    slider moves. The boolean options (batch, include_background, from_logits), ignore_index, and
+    whether there are class weights (or a per-class alpha) at all are fixed at construction: build
+    a new loss to change them.
+
+    ``y_true`` may be one-hot ``(B, ..., C)`` or integer labels ``(B, ...)`` / ``(B, ..., 1)``.
+    With ``ignore_index`` (labels only), pixels of that label count in no term: pixel-wise losses
+    average over the other pixels (as Keras's ``ignore_class`` does), region losses leave them out
+    of every soft count.
     """
 
     def __init__(self, loss_id: str, name: str | None = None, reduction="sum_over_batch_size", dtype=None, **params):
@@ -753,7 +910,7 @@ class SegLoss(keras.losses.Loss):
         self._values = values
         self._variables = {
             p.name: keras.Variable(values[p.name], trainable=False, dtype="float32", name=p.name) for p in spec.params
-        }
+        }  # a per-class list becomes a (C,) variable
         if values.get("class_weights") is not None:
             self._variables["class_weights"] = keras.Variable(
                 values["class_weights"], trainable=False, dtype="float32", name="class_weights"
@@ -768,39 +925,45 @@ class SegLoss(keras.losses.Loss):
         """Assign new float values or class weights (same length). Booleans may be passed only
         with their construction values (so ``set_params(**other.params)`` works)."""
         values = _validated(self.spec, params, current=self._values)
-        for flag in self.spec.flags:
+        for flag in (*self.spec.flags, "ignore_index"):
             if values[flag] != self._values[flag]:
                 raise ValueError(
                     f"loss {self.loss_id!r}: {flag} is fixed at construction ({self._values[flag]}); build a new loss with get()"
                 )
-        if self.spec.uses_class_weights:
-            old, new = self._values["class_weights"], values["class_weights"]
-            if (old is None) != (new is None) or (old is not None and len(old) != len(new)):
+        reassigned = [*self._variables, *(["class_weights"] if self.spec.uses_class_weights else [])]
+        for name in dict.fromkeys(reassigned):
+            old, new = _form(self._values[name]), _form(values[name])
+            if old != new:
                 raise ValueError(
-                    f"loss {self.loss_id!r}: class_weights can be reassigned with the same length "
-                    f"({None if old is None else len(old)}), not changed to {new!r}; build a new loss with get()"
+                    f"loss {self.loss_id!r}: {name} can be reassigned in its form at construction (same length: "
+                    f"{old}), not changed to {values[name]!r}; build a new loss with get()"
                 )
         for name, variable in self._variables.items():
             variable.assign(values[name])
         self._values = values
 
     def _fn_kwargs(self) -> dict:
-        kwargs = {flag: self._values[flag] for flag in self.spec.flags}
+        kwargs = {flag: self._values[flag] for flag in (*self.spec.flags, "ignore_index")}
         kwargs.update(self._variables)
         if self.spec.uses_class_weights:
             kwargs.setdefault("class_weights", None)
         return kwargs
 
     def call(self, y_true, y_pred):
-        return self.spec.fn(y_true, y_pred, **self._fn_kwargs())
+        values = self.spec.fn(y_true, y_pred, **self._fn_kwargs())
+        ignore_index = self._values["ignore_index"]
+        if self.spec.kind == "pixel" and ignore_index is not None:
+            # Keras then averages over all pixels: scaled, that is the mean over the valid ones.
+            values = values * pixel_mean_scale(y_true, y_pred, ignore_index)
+        return values
 
     def per_pixel(self, y_true, y_pred):
-        """Per-pixel losses (B, H, W) for pixel-wise losses; None for region losses."""
+        """Per-pixel losses (B, H, W) for pixel-wise losses (0 at ignored pixels); None for region losses."""
         if self.spec.kind != "pixel":
             return None
         y_true = ops.convert_to_tensor(y_true, dtype=self.dtype)
         y_pred = ops.convert_to_tensor(y_pred, dtype=self.dtype)
-        return self.call(y_true, y_pred)
+        return self.spec.fn(y_true, y_pred, **self._fn_kwargs())
 
     def get_config(self) -> dict:
         config = super().get_config()

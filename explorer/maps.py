@@ -8,7 +8,8 @@ pixels (and divided by H·W) the signed gradients are the gradient of the loss w
 anything added to every pixel's logits, such as the bias of the model's last layer.
 
 One traced function per (model, loss) pair, with a fixed (1, H, W, 3) input: moving a slider
-assigns the loss's variables and does not retrace. :func:`logit_maps` gives the same maps for
+assigns the loss's variables and does not retrace. Masks go to the loss as integer labels, so a
+loss built with ``ignore_index`` gives void pixels 0 loss and 0 gradient. :func:`logit_maps` gives the same maps for
 given logits (a prediction uploaded instead of a model's).
 """
 
@@ -89,8 +90,7 @@ def pixel_maps(model: keras.Model, loss: losses.SegLoss, image: np.ndarray, mask
     mask = np.asarray(mask)
     if image.ndim != 3 or mask.shape != image.shape[:2]:
         raise ValueError(f"expected an (H, W, 3) image and its (H, W) mask, got {image.shape} and {mask.shape}")
-    num_classes = model.output_shape[-1]
-    target = tf.one_hot(tf.constant(mask.astype(np.int32)[None]), num_classes)
+    target = tf.constant(mask.astype(np.int32)[None])
     return _pixel_maps(loss, *_traced(model, loss)(tf.constant(image[None]), target))
 
 
@@ -98,7 +98,7 @@ def logit_maps(loss: losses.SegLoss, logits: np.ndarray, mask: np.ndarray) -> Pi
     """Maps of given ``logits`` (H, W, C) under ``loss`` with index ``mask`` (H, W) (eager: no
     model, nothing to trace)."""
     logits = tf.constant(np.asarray(logits, dtype=np.float32)[None])
-    target = tf.one_hot(tf.constant(np.asarray(mask).astype(np.int32)[None]), logits.shape[-1])
+    target = tf.constant(np.asarray(mask).astype(np.int32)[None])
     return _pixel_maps(loss, *_loss_gradient_per_pixel(loss, target, logits))
 
 

@@ -38,9 +38,10 @@ Conventions (said on the page as well)
       class). With the default 1e-5 this changes nothing; a large ``s`` weighs more here than on
       a larger real image (``s`` on ``P`` pixels is like ``s · P_real / P`` on ``P_real``).
 
-Public API: :func:`plane` (values only, the issue's signature), :func:`planes` (values and
-gradient planes), :func:`pixel_curve`, :func:`class_ab` (a run's (a, b) per class),
-:func:`image_layout`, :func:`two_class_weights`.
+Public API: :func:`plane` (the values alone, as ``(a, b, values)`` arrays), :func:`planes`
+(values and gradient planes), :func:`pixel_curve`, :func:`image_layout`,
+:func:`two_class_weights`. A trained run's own (a, b) per class is
+``explorer.metrics.class_ab``.
 """
 
 from __future__ import annotations
@@ -406,35 +407,6 @@ def pixel_curve(
     out = _run(loss, p, 1.0 - p, layout, class_index, class_shares)
     values = out.class_pixel_loss if loss.spec.kind == "pixel" else out.value
     return Curve(p=p, loss=values, gradient=np.abs(out.class_gradient), kind=loss.spec.kind, layout=layout)
-
-
-# ---------------------------------------------------------------------------------------------
-# A model's position on the plane
-
-
-def class_ab(probabilities: np.ndarray, masks: np.ndarray, num_classes: int | None = None) -> np.ndarray:
-    """(C, 2): per class ``c``, ``a`` = mean predicted probability of ``c`` over the pixels of ``c``
-    and ``b`` = mean predicted probability of ``c`` over the other pixels, pooled over all images.
-
-    ``probabilities`` (N, H, W, C) softmax outputs, ``masks`` (N, H, W) class indices. NaN where a
-    class has no pixels (a) or covers every pixel (b). Cheap enough to record at every evaluation."""
-    probabilities = np.asarray(probabilities)
-    masks = np.asarray(masks)
-    num_classes = probabilities.shape[-1] if num_classes is None else num_classes
-    if probabilities.shape[:-1] != masks.shape:
-        raise ValueError(f"probabilities {probabilities.shape} and masks {masks.shape} do not match")
-    flat_p = probabilities.reshape(-1, num_classes).astype(np.float64)
-    flat_m = masks.reshape(-1).astype(np.int64)
-    count = np.bincount(flat_m, minlength=num_classes).astype(np.float64)
-    total_prob = flat_p.sum(axis=0)
-    # Σ over the pixels of class c of p_c: sum p_c grouped by the pixel's label, take the diagonal.
-    own = np.array([flat_p[flat_m == c, c].sum() for c in range(num_classes)])
-    other = total_prob - own
-    others_count = len(flat_m) - count
-    out = np.full((num_classes, 2), np.nan)
-    np.divide(own, count, out=out[:, 0], where=count > 0)
-    np.divide(other, others_count, out=out[:, 1], where=others_count > 0)
-    return out
 
 
 def describe_layout(layout: Layout, fraction: float) -> str:

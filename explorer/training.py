@@ -23,7 +23,7 @@ import numpy as np
 import tensorflow as tf
 from tensorflow.python.eager import context as eager_context
 
-from explorer import losses, metrics, surfaces
+from explorer import losses, metrics
 from explorer.data import Dataset
 from explorer.model import DEFAULT_NORMALIZATION, build_unet
 
@@ -303,7 +303,7 @@ class Run:
     def evaluate(self, step: int) -> Evaluation:
         probs, scale = (t.numpy() for t in self._predict(self._val_x))
         confusion = metrics.confusion_matrix(self.data.val_masks, probs.argmax(-1), self.data.num_classes)
-        class_ab = surfaces.class_ab(probs, self.data.val_masks, self.data.num_classes)
+        class_ab = metrics.class_ab(probs, self.data.val_masks, self.data.num_classes)
         return Evaluation(step=step, scores=metrics.scores(confusion), probabilities=probs, class_ab=class_ab, logit_scale=float(scale))
 
 

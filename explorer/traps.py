@@ -2,7 +2,7 @@
 each with its fix beside it. Pure: no Streamlit; every function returns the numbers and arrays the
 page shows (see explorer/ui/traps_view.py), computed now, with the installed Keras and our losses.
 
-The traps (shared/LOSSES.md):
+The traps (docs/losses.md, "Where libraries disagree" and "Class weights"):
 
 1. :func:`per_batch_weights` — class weights computed from each batch instead of the dataset.
 2. :func:`keras_class_weight` — ``model.fit(..., class_weight=...)`` with masks.

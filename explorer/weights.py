@@ -1,7 +1,9 @@
-"""Class counting over a dataset and the class-weighting schemes of LOSSES.md.
+"""Class counting over a dataset and the class-weighting schemes of docs/losses.md.
 
 Counts are taken once over the whole training set (`count_pixels`, streaming, so the
-dataset is never stacked in memory) and turned into weights by `class_weights`.
+dataset is never stacked in memory) and turned into weights by `class_weights`, which also
+takes plain per-class counts or a stack of integer masks. Pixels of a void label
+(`ignore_index`, e.g. 255) are not counted anywhere.
 Every dataset-level scheme gives an absent class (no pixels) the weight 0 and a warning
 naming it, never inf or NaN. `K` is the number of classes *present*.
 
@@ -61,7 +63,7 @@ class ClassCounts:
         return self.pixels / self.total_pixels
 
 
-def _check_mask(mask, index: int, num_classes: int) -> np.ndarray:
+def _check_mask(mask, index: int, num_classes: int, ignore_index: int | None = None) -> np.ndarray:
     mask = np.asarray(mask)
     if mask.ndim not in (2, 3):
         raise ValueError(
@@ -73,24 +75,30 @@ def _check_mask(mask, index: int, num_classes: int) -> np.ndarray:
             f"mask {index} has dtype {mask.dtype}: expected integer class indices "
             "(an index mask, not one-hot or probabilities)"
         )
-    if mask.size:
-        lo, hi = int(mask.min()), int(mask.max())
+    labels = mask if ignore_index is None else mask[mask != ignore_index]
+    if labels.size:
+        lo, hi = int(labels.min()), int(labels.max())
         if lo < 0 or hi >= num_classes:
             bad = lo if lo < 0 else hi
             raise ValueError(
                 f"mask {index} contains the value {bad}, but there are {num_classes} "
-                f"classes (valid values are 0 to {num_classes - 1}); check num_classes "
-                "or the mask's palette"
+                f"classes (valid values are 0 to {num_classes - 1}"
+                + ("" if ignore_index is None else f", and {ignore_index} for void")
+                + "); check num_classes, the mask's palette or ignore_index"
             )
     return mask
 
 
-def count_pixels(masks: Iterable[np.ndarray] | np.ndarray, num_classes: int) -> ClassCounts:
+def count_pixels(
+    masks: Iterable[np.ndarray] | np.ndarray, num_classes: int, ignore_index: int | None = None
+) -> ClassCounts:
     """Count class pixels over `masks`, one mask or batch at a time.
 
     `masks` is an iterable of (H, W) masks or (B, H, W) batches (sizes may differ between
     items), or a single ndarray of either shape. Each (H, W) slice counts as one image.
-    Raises ValueError for a value outside 0..num_classes-1.
+    Pixels equal to `ignore_index` count nowhere: not in n_c, not in N, not in the pixels of
+    the images containing a class. Raises ValueError for any other value outside
+    0..num_classes-1.
     """
     if num_classes < 1:
         raise ValueError(f"num_classes must be at least 1, got {num_classes}")
@@ -101,17 +109,21 @@ def count_pixels(masks: Iterable[np.ndarray] | np.ndarray, num_classes: int) -> 
     pixels_of_containing = np.zeros(num_classes, np.int64)
     num_images = 0
     for index, mask in enumerate(masks):
-        mask = _check_mask(mask, index, num_classes)
+        mask = _check_mask(mask, index, num_classes, ignore_index)
         batch = mask.reshape(-1, mask.shape[-2] * mask.shape[-1]).astype(np.intp)
-        b, hw = batch.shape
+        b = batch.shape[0]
         # One bincount for the whole batch: offset each image's labels by image * C.
         offsets = (np.arange(b, dtype=np.intp) * num_classes)[:, None]
-        per_image = np.bincount((batch + offsets).ravel(), minlength=b * num_classes)
+        index = batch + offsets
+        if ignore_index is not None:
+            index = index[batch != ignore_index]
+        per_image = np.bincount(index.ravel(), minlength=b * num_classes)
         per_image = per_image.reshape(b, num_classes)
         present = per_image > 0
+        valid_per_image = per_image.sum(axis=1)
         pixels += per_image.sum(axis=0)
         images_containing += present.sum(axis=0)
-        pixels_of_containing += present.sum(axis=0) * hw
+        pixels_of_containing += (present * valid_per_image[:, None]).sum(axis=0)
         num_images += b
     for array in (pixels, images_containing, pixels_of_containing):
         array.setflags(write=False)
@@ -276,14 +288,57 @@ def _class_label(c: int, class_names: Sequence[str] | None) -> str:
     return f"class {c} ({class_names[c]})" if class_names is not None else f"class {c}"
 
 
+def _as_counts(counts, scheme: str, num_classes: int | None, ignore_index: int | None) -> ClassCounts:
+    """A ClassCounts from what `class_weights` accepts (see there)."""
+    if isinstance(counts, ClassCounts):
+        return counts
+    array = np.asarray(counts)
+    if array.ndim >= 2:
+        if num_classes is None:
+            raise ValueError(
+                f"counts has shape {array.shape}, a stack of masks: pass num_classes "
+                "(and ignore_index if the masks have a void label)"
+            )
+        return count_pixels(array, num_classes, ignore_index)
+    if array.ndim != 1 or not (np.issubdtype(array.dtype, np.number) or array.dtype == bool):
+        raise ValueError(
+            f"counts must be per-class pixel counts (a list), a ClassCounts from count_pixels, "
+            f"or a stack of integer masks; got {counts!r:.80}"
+        )
+    if not np.all(np.isfinite(array)) or np.any(array < 0) or np.any(array != np.round(array)):
+        raise ValueError(f"per-class pixel counts must be whole numbers >= 0, got {counts!r:.80}")
+    if num_classes is not None and num_classes != len(array):
+        raise ValueError(f"{len(array)} counts for num_classes={num_classes}")
+    if scheme == "median_frequency":
+        raise ValueError(
+            "median_frequency needs the pixels of the images that contain each class, which plain "
+            "counts lack: pass count_pixels(masks, num_classes) or the masks themselves"
+        )
+    pixels = array.astype(np.int64)
+    # Plain counts say nothing per image: only what the other schemes use (n_c and N) is filled.
+    return ClassCounts(
+        pixels=pixels,
+        images_containing=np.zeros_like(pixels),
+        pixels_of_images_containing=np.zeros_like(pixels),
+        num_images=0,
+        total_pixels=int(pixels.sum()),
+    )
+
+
 def class_weights(
-    counts: ClassCounts,
+    counts: ClassCounts | Sequence[float] | np.ndarray,
     scheme: str,
     class_names: Sequence[str] | None = None,
+    *,
+    num_classes: int | None = None,
+    ignore_index: int | None = None,
     **params: float,
 ) -> WeightResult:
-    """Weights of `scheme` (a dataset-level id of SCHEMES) from whole-dataset `counts`.
+    """Weights of `scheme` (a dataset-level id of SCHEMES) from whole-dataset counts.
 
+    `counts` is a ClassCounts from `count_pixels`, per-class pixel counts as a list or 1-D
+    array (every scheme but median_frequency, which needs per-image counts), or a stack of
+    integer masks (H, W) / (N, H, W), counted here with `num_classes` and `ignore_index`.
     Absent classes get 0 and a warning; `K` counts only the classes present.
     `params` override the scheme's defaults (e.g. beta=0.99 for effective_number).
     """
@@ -302,6 +357,7 @@ def class_weights(
             f"its parameters are {sorted(spec.params) or 'none'}"
         )
     values = {name: p.default for name, p in spec.params.items()} | params
+    counts = _as_counts(counts, scheme, num_classes, ignore_index)
 
     present = counts.pixels > 0
     weights = np.zeros(counts.num_classes)

@@ -1,10 +1,14 @@
-"""Independent float64 references for every loss of shared/LOSSES.md, written from the
+"""Independent float64 references for every loss of docs/losses.md, written from the
 definitions with plain loops and explicit numpy (no TensorFlow, nothing shared with
 explorer/losses.py).
 
 Each ``reference(loss_id, y, z, **params)`` takes a one-hot target and logits of shape
 (B, H, W, C) and returns per-pixel values (B, H, W) for pixel-wise losses, per-image values (B,)
 for region losses, or a 0-d array when ``batch=True``.
+
+``reference_ignoring(loss_id, labels, z, ignore_index, **params)`` takes integer labels (B, H, W)
+with a void label instead: it cuts the void pixels out and evaluates ``reference`` on what is
+left, so it shares no masking logic with the code under test.
 """
 
 from __future__ import annotations
@@ -276,3 +280,30 @@ REFERENCES = {
 def reference(loss_id: str, y: np.ndarray, z: np.ndarray, **params) -> np.ndarray:
     params = {k: v for k, v in params.items() if k != "from_logits"}
     return np.asarray(REFERENCES[loss_id](np.asarray(y, float), np.asarray(z, float), **params))
+
+
+def reference_ignoring(loss_id: str, labels: np.ndarray, z: np.ndarray, ignore_index: int, kind: str, **params):
+    """(values, scalar) of a loss on integer ``labels`` whose ``ignore_index`` pixels are removed.
+
+    ``values`` is what the loss function returns: per-pixel (B, H, W) with 0 at void pixels for a
+    pixel-wise loss, per-image (B,) (or 0-d with batch=True) for a region loss, each image
+    evaluated on its own valid pixels only. ``scalar`` is the Keras-reduced loss: the mean over
+    all valid pixels of the batch (pixel-wise), or the mean of ``values`` (region)."""
+    labels = np.asarray(labels)
+    z = np.asarray(z, float)
+    classes = z.shape[-1]
+    keep = labels != ignore_index
+    # Each image's valid pixels as a (1, n, 1, C) image: one-hot built from the kept labels only.
+    pieces = [(np.eye(classes)[labels[i][keep[i]]][None, :, None], z[i][keep[i]][None, :, None]) for i in range(len(z))]
+    if kind == "pixel":
+        values = np.zeros(labels.shape)
+        for i, (y_i, z_i) in enumerate(pieces):
+            values[i][keep[i]] = reference(loss_id, y_i, z_i, **params)[0, :, 0]
+        return values, values[keep].mean()
+    if params.get("batch"):
+        y_all = np.concatenate([y_i for y_i, _ in pieces], axis=1)
+        z_all = np.concatenate([z_i for _, z_i in pieces], axis=1)
+        value = reference(loss_id, y_all, z_all, **params)
+        return value, float(value)
+    values = np.array([reference(loss_id, y_i, z_i, **params)[0] for y_i, z_i in pieces])
+    return values, values.mean()

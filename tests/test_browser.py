@@ -1,7 +1,7 @@
 """The real page in a real browser: `streamlit run app.py` (started once per session by the
 `streamlit_server` fixture in conftest.py) driven by Playwright in Debian's headless Chromium.
 
-Times are printed, never asserted (see DESIGN.md, Testing). Screenshots go to tests/artifacts/."""
+Times are printed, never asserted (benchmarks are a separate command: see the README). Screenshots go to tests/artifacts/."""
 
 from __future__ import annotations
 

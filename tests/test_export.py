@@ -27,11 +27,17 @@ NUM_CLASSES = 4
 # -- the snippet ---------------------------------------------------------------------------------
 
 
+VOID = 255
+
+
 def _cases() -> list[tuple[str, str, dict]]:
-    """Two set-ups per loss: the defaults, and one with every kind of parameter moved."""
-    cases = []
+    """Per loss: the defaults, one set-up with every kind of parameter moved, integer masks with a
+    void label (ignore_index), and batch=True for region losses. Names ending in "-sparse" take
+    the integer masks, the others one-hot targets."""
+    cases = [("focal-list-alpha", "focal", {"alpha": [0.25, 1.0, 0.5, 2.0], "gamma": 1.5})]
     for loss_id, spec in losses.REGISTRY.items():
         cases.append((f"{loss_id}-defaults", loss_id, {}))
+        cases.append((f"{loss_id}-void-sparse", loss_id, {"ignore_index": VOID}))
         varied = {p.name: round(p.min + 0.37 * (p.max - p.min), 4) for p in spec.params}
         if "smooth" in varied:
             varied["smooth"] = 1e-3
@@ -52,7 +58,7 @@ RUNNER = textwrap.dedent(
     import keras
 
     directory = sys.argv[1]
-    y = np.load(f"{directory}/y.npy")
+    targets = {"one-hot": np.load(f"{directory}/y.npy"), "sparse": np.load(f"{directory}/labels.npy")}
     z = np.load(f"{directory}/z.npy")
     names = json.load(open(f"{directory}/names.json"))
     out = {"explorer_importable": importlib.util.find_spec("explorer") is not None, "backend": keras.backend.backend()}
@@ -61,6 +67,7 @@ RUNNER = textwrap.dedent(
         spec = importlib.util.spec_from_file_location(f"snippet_{name.replace('-', '_')}", f"{directory}/{name}.py")
         modules[name] = module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
+        y = targets["sparse" if name.endswith("-sparse") else "one-hot"]
         out[name] = {"value": float(module.loss(y, z))}
         if keras.backend.backend() == "jax":
             import jax
@@ -70,7 +77,7 @@ RUNNER = textwrap.dedent(
     for name, module in modules.items():
         # Serializable: a round trip through the Keras config gives the same loss.
         again = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(module.loss))
-        out[name]["reloaded"] = float(again(y, z))
+        out[name]["reloaded"] = float(again(targets["sparse" if name.endswith("-sparse") else "one-hot"], z))
     print(json.dumps(out))
     """
 )
@@ -100,7 +107,10 @@ def test_every_snippet_gives_the_value_and_gradient_of_losses_get_on_tensorflow_
     labels[2][labels[2] == 3] = 1
     y = np.eye(NUM_CLASSES, dtype=np.float32)[labels]
     z = rng.normal(scale=2.0, size=y.shape).astype(np.float32)
+    sparse = labels.astype(np.int32)
+    sparse[:, :, :3] = VOID  # a void border on the left of every image
     np.save(tmp_path / "y.npy", y)
+    np.save(tmp_path / "labels.npy", sparse)
     np.save(tmp_path / "z.npy", z)
     expected, gradients = {}, {}
     for name, loss_id, params in _cases():
@@ -115,7 +125,7 @@ def test_every_snippet_gives_the_value_and_gradient_of_losses_get_on_tensorflow_
         logits = tf.constant(z)
         with tf.GradientTape() as tape:
             tape.watch(logits)
-            value = loss(y, logits)
+            value = loss(sparse if name.endswith("-sparse") else y, logits)
         expected[name] = float(value)
         gradients[name] = tape.gradient(value, logits).numpy()
     (tmp_path / "names.json").write_text(json.dumps(list(expected)))

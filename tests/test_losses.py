@@ -1,6 +1,7 @@
 """explorer.losses against independent float64 references, the identities and reference values
-of shared/LOSSES.md, Keras's built-ins, and the SegLoss API (validation, config, saving, no
-retracing). Property tests (finite gradients, minima) are in test_losses_properties.py."""
+of docs/losses.md (read from that file), Keras's built-ins, and the SegLoss API (validation,
+config, saving, no retracing). Property tests (finite gradients, minima) are in
+test_losses_properties.py; integer masks and the void label in test_losses_sparse.py."""
 
 from __future__ import annotations
 
@@ -19,7 +20,29 @@ from loss_reference import reference, softmax
 LOSS_IDS = list(losses.REGISTRY)
 PIXEL_IDS = [i for i in LOSS_IDS if losses.REGISTRY[i].kind == "pixel"]
 REGION_IDS = [i for i in LOSS_IDS if losses.REGISTRY[i].kind == "region"]
-LOSSES_MD = Path(__file__).resolve().parents[2] / "shared" / "LOSSES.md"
+LOSSES_DOC = Path(__file__).resolve().parents[1] / "docs" / "losses.md"
+
+
+def _doc_section(title: str) -> str:
+    return LOSSES_DOC.read_text(encoding="utf-8").split(f"\n## {title}\n")[1].split("\n## ")[0]
+
+
+def _doc_reference_values() -> tuple[dict, dict]:
+    """(focal table {p_t: {γ: FL}}, named values {case: value}) from docs/losses.md."""
+    focal, named = {}, {}
+    gammas = None
+    for line in _doc_section("Reference values").splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if cells[0] == "p_t":
+            gammas = [float(c.split("=")[1]) for c in cells[1:]]
+        elif gammas and cells[0].replace(".", "", 1).isdigit():
+            focal[float(cells[0])] = dict(zip(gammas, map(float, cells[1:])))
+        elif cells[0].startswith("`"):
+            named[cells[0].split("`")[1]] = float(cells[-1])
+    return focal, named
+
+
+FOCAL_TABLE, DOC_VALUES = _doc_reference_values()
 
 
 def f32(x):
@@ -91,7 +114,7 @@ def test_matches_float64_reference(loss_id, shape, variant):
 
 
 # --------------------------------------------------------------------------------------------
-# Identities of LOSSES.md
+# Identities of docs/losses.md
 
 
 def _value(loss_id, y, z, **params):
@@ -183,10 +206,13 @@ def test_unified_focal_delta_weighs_false_negatives():
     assert loss_fn(0.2) == pytest.approx(1 - 1 / 1.2, rel=1e-6)
 
 
-FOCAL_TABLE = {
-    0.1: {0.0: 2.30259, 0.5: 2.18442, 1.0: 2.07233, 2.0: 1.86509, 5.0: 1.35965},
-    0.5: {0.0: 0.69315, 0.5: 0.49013, 1.0: 0.34657, 2.0: 0.17329, 5.0: 0.02166},
-}
+def test_the_doc_holds_every_reference_value():
+    assert sorted(FOCAL_TABLE) == [0.1, 0.5] and all(sorted(row) == [0.0, 0.5, 1.0, 2.0, 5.0] for row in FOCAL_TABLE.values())
+    assert FOCAL_TABLE[0.1][0.0] == pytest.approx(-np.log(0.1), abs=1e-5)  # the parse reads the right cells
+    assert set(DOC_VALUES) == {
+        "keras_categorical_focal_example", "keras_tversky_checkerboard", "tversky_checkerboard_alpha_fp_0.2",
+        "keras_tversky_checkerboard_code_0.2", "monai_tversky_half", "monai_generalized_dice_all_absent",
+    }  # fmt: skip
 
 
 def _two_class_logits(p_true):
@@ -247,7 +273,7 @@ def test_keras_categorical_focal_docstring_value():
     y = np.array([[[[0.0, 1.0, 0.0]], [[0.0, 0.0, 1.0]]]])
     p = np.array([[[[0.05, 0.95, 0.0]], [[0.1, 0.8, 0.1]]]])
     loss = losses.get("focal", alpha=0.25, gamma=2.0, from_logits=False)
-    assert float(loss(f32(y), f32(p))) == pytest.approx(0.23315276, rel=1e-6)
+    assert float(loss(f32(y), f32(p))) == pytest.approx(DOC_VALUES["keras_categorical_focal_example"], rel=1e-6)
 
 
 def _binary(mask_true, mask_pred):
@@ -267,11 +293,13 @@ def test_keras_tversky_checkerboard_values():
     tversky = lambda a, b: _value(  # noqa: E731
         "tversky", y, p, alpha=a, beta=b, smooth=0.0, include_background=False, from_logits=False
     )[0]
-    assert tversky(0.5, 0.5) == pytest.approx(0.77777779, rel=1e-6)
-    # LOSSES.md's value for α = 0.2 on false positives, β = 0.8 on false negatives.
-    assert tversky(0.2, 0.8) == pytest.approx(0.76190472, rel=1e-6)
+    assert tversky(0.5, 0.5) == pytest.approx(DOC_VALUES["keras_tversky_checkerboard"], rel=1e-6)
+    # docs/losses.md's value for α = 0.2 on false positives, β = 0.8 on false negatives.
+    assert tversky(0.2, 0.8) == pytest.approx(DOC_VALUES["tversky_checkerboard_alpha_fp_0.2"], rel=1e-6)
     # Keras 3.15.1's own test gives 0.7916667 for its (alpha=0.2, beta=0.8): our (0.8, 0.2).
-    assert tversky(0.8, 0.2) == pytest.approx(0.7916667, rel=1e-6)
+    assert tversky(0.8, 0.2) == pytest.approx(DOC_VALUES["keras_tversky_checkerboard_code_0.2"], rel=1e-6)
+    keras_code = keras.losses.Tversky(alpha=0.2, beta=0.8, axis=(1, 2), reduction=None)(f32(y[..., 1:]), f32(p[..., 1:]))
+    assert float(keras_code.numpy()[0, 0]) == pytest.approx(DOC_VALUES["keras_tversky_checkerboard_code_0.2"], rel=1e-6)
 
 
 def test_keras_tversky_code_puts_alpha_on_false_negatives():
@@ -303,7 +331,7 @@ def test_monai_tversky_value(loss_id, params):
     z = np.stack([np.zeros_like(x), x], -1)[None]
     y = np.stack([1 - g, g], -1)[None]
     value = _value(loss_id, y, z, smooth=1e-6, include_background=False, **params)[0]
-    assert value == pytest.approx(0.307576, abs=1e-6)
+    assert value == pytest.approx(DOC_VALUES["monai_tversky_half"], abs=1e-6)
 
 
 def test_monai_generalized_dice_all_foreground_absent():
@@ -312,7 +340,7 @@ def test_monai_generalized_dice_all_foreground_absent():
     p[..., 0] = 1.0
     y = p.copy()
     value = losses.get("generalized_dice", include_background=False, from_logits=False, smooth=1e-8)(f32(y), f32(p))
-    assert float(value) == pytest.approx(0.0, abs=1e-7)
+    assert float(value) == pytest.approx(DOC_VALUES["monai_generalized_dice_all_absent"], abs=1e-7)
 
 
 # --------------------------------------------------------------------------------------------
@@ -366,10 +394,8 @@ def test_registry_order_and_fields():
         "sensitivity_specificity", "generalized_dice", "ce_dice", "lovasz", "unified_focal",
     ]  # fmt: skip
     assert LOSS_IDS == expected
-    if LOSSES_MD.exists():
-        table = LOSSES_MD.read_text().split("## The losses")[1].split("\n## ")[0]
-        table_ids = [line.split("`")[1] for line in table.splitlines() if line.startswith("| `")]
-        assert LOSS_IDS == table_ids
+    table_ids = [line.split("`")[1] for line in _doc_section("The losses").splitlines() if line.startswith("| `")]
+    assert LOSS_IDS == table_ids
     for spec in losses.REGISTRY.values():
         assert spec.kind in ("pixel", "region")
         assert spec.name and spec.formula and spec.source and spec.notes

@@ -118,3 +118,25 @@ def test_maps_of_given_logits_are_the_maps_of_the_model_that_gave_them(model, ex
     assert (from_logits.loss is None) == (losses.REGISTRY[loss_id].kind == "region")
     if from_logits.loss is not None:
         np.testing.assert_allclose(from_logits.loss, from_model.loss, rtol=1e-6)
+
+
+VOID = 255
+
+
+@pytest.mark.parametrize("loss_id", ["ce", "focal", "bce", "dice", "lovasz", "unified_focal"])
+def test_void_pixels_show_no_loss_and_no_gradient(model, example, loss_id):
+    image, mask = example
+    with_void = mask.copy()
+    with_void[:, :4] = VOID  # a void border
+    void = with_void == VOID
+    loss = losses.get(loss_id, ignore_index=VOID)
+    result = maps.pixel_maps(model, loss, image, with_void)
+    assert np.all(result.gradient[void] == 0.0) and np.all(result.magnitude[void] == 0.0)
+    assert np.any(result.magnitude[~void] > 0.0)
+    # The image's loss is the loss of its valid pixels alone (a 16×12 image without the border).
+    logits = model(image[None], training=False)[:, :, 4:]
+    alone = float(losses.get(loss_id)(tf.one_hot(mask[None, :, 4:].astype(np.int32), C), logits))
+    assert result.value == pytest.approx(alone, rel=1e-5)
+    if result.loss is not None:
+        assert np.all(result.loss[void] == 0.0)
+        assert result.loss[~void].mean() == pytest.approx(result.value, rel=1e-5)

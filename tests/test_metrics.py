@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from explorer.metrics import confusion_matrix, scores
+from explorer.metrics import class_ab, confusion_matrix, scores
 
 
 def reference_confusion(y_true, y_pred, num_classes):
@@ -181,3 +181,81 @@ def test_tf_confusion_rejects_out_of_range():
 
     with pytest.raises(tf.errors.InvalidArgumentError):
         confusion_matrix_tf(tf.constant([0, 4]), tf.constant([0, 1]), 4)
+
+
+# --- a void label in the truth -------------------------------------------------------------
+
+
+VOID = 255
+
+
+@given(labelled_arrays(), st.integers(0, 2**32 - 1))
+@settings(max_examples=50, deadline=None)
+def test_void_pixels_are_not_counted(case, seed):
+    y_true, y_pred, num_classes = case
+    void = np.random.default_rng(seed).random(y_true.shape) < 0.3
+    with_void = np.where(void, VOID, y_true)
+    matrix = confusion_matrix(with_void, y_pred, num_classes, ignore_index=VOID)
+    # The reference simply drops the void pixels before counting.
+    np.testing.assert_array_equal(matrix, reference_confusion(y_true[~void], y_pred[~void], num_classes))
+    ref = reference_scores(y_true[~void], y_pred[~void], num_classes)
+    s = scores(matrix)
+    for name in ("iou", "dice", "precision", "recall"):
+        np.testing.assert_allclose(getattr(s, name), ref[name], equal_nan=True)
+
+
+def test_void_label_without_ignore_index_is_refused():
+    with pytest.raises(ValueError, match="outside 0 to 2"):
+        confusion_matrix(np.array([0, VOID]), np.array([0, 1]), 3)
+
+
+def test_tf_confusion_skips_void_pixels():
+    tf = pytest.importorskip("tensorflow")
+    from explorer.metrics import confusion_matrix_tf
+
+    rng = np.random.default_rng(5)
+    y_true = rng.integers(0, 4, size=(2, 6, 5))
+    y_true[:, :2] = VOID
+    y_pred = rng.integers(0, 4, size=y_true.shape)
+    compiled = tf.function(lambda t, p: confusion_matrix_tf(t, p, 4, ignore_index=VOID))
+    expected = confusion_matrix(y_true, y_pred, 4, ignore_index=VOID)
+    assert expected.sum() == np.count_nonzero(y_true != VOID)
+    np.testing.assert_array_equal(compiled(tf.constant(y_true), tf.constant(y_pred)).numpy(), expected)
+
+
+# --- a run's (a, b): the share of each class found and falsely claimed ----------------------
+
+
+def _probabilities(rng, shape, classes):
+    logits = rng.normal(size=(*shape, classes))
+    return np.exp(logits) / np.exp(logits).sum(-1, keepdims=True)
+
+
+def test_class_ab_against_a_loop():
+    rng = np.random.default_rng(3)
+    masks = rng.integers(0, 3, (4, 5, 6))
+    masks[0] = 0
+    probs = _probabilities(rng, masks.shape, 4)
+    out = class_ab(probs, masks, 4)
+    for c in range(4):
+        own = [probs[i, r, k, c] for i in range(4) for r in range(5) for k in range(6) if masks[i, r, k] == c]
+        other = [probs[i, r, k, c] for i in range(4) for r in range(5) for k in range(6) if masks[i, r, k] != c]
+        if own:
+            assert out[c, 0] == pytest.approx(sum(own) / len(own))
+        else:
+            assert math.isnan(out[c, 0])  # class 3 never occurs
+        assert out[c, 1] == pytest.approx(sum(other) / len(other))
+    assert math.isnan(out[3, 0])
+
+
+def test_class_ab_leaves_void_pixels_out():
+    rng = np.random.default_rng(4)
+    masks = rng.integers(0, 3, (3, 4, 5))
+    void = rng.random(masks.shape) < 0.4
+    probs = _probabilities(rng, masks.shape, 3)
+    out = class_ab(probs, np.where(void, VOID, masks), ignore_index=VOID)
+    for c in range(3):
+        own = [p[c] for p, m, v in zip(probs.reshape(-1, 3), masks.ravel(), void.ravel()) if not v and m == c]
+        other = [p[c] for p, m, v in zip(probs.reshape(-1, 3), masks.ravel(), void.ravel()) if not v and m != c]
+        assert out[c, 0] == pytest.approx(sum(own) / len(own))
+        assert out[c, 1] == pytest.approx(sum(other) / len(other))

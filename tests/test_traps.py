@@ -1,4 +1,4 @@
-"""explorer.traps on the toy dataset: each trap shows what LOSSES.md says it shows (where that is a
+"""explorer.traps on the toy dataset: each trap shows what docs/losses.md says it shows (where that is a
 fact of the code, not of a short training's luck), and each fix does what it claims. The two
 trainings run a few steps only: their outcomes are checked for shape and sanity, not for a result."""
 
@@ -21,7 +21,7 @@ def test_class_weight_fit_fails_with_masks_and_both_fixes_train(toy):
     result = traps.keras_class_weight(toy)
     failed, fixes = result.attempts[:2], result.attempts[2:]
     for attempt in failed:
-        assert not attempt.ok, f"{attempt.what} no longer raises with Keras {result.keras_version}: update LOSSES.md and the trap"
+        assert not attempt.ok, f"{attempt.what} no longer raises with Keras {result.keras_version}: update docs/losses.md and the trap"
         assert attempt.error_type and attempt.error_message and attempt.raised_in
     if result.keras_version == "3.15.1":
         assert failed[0].error_type == "TypeError" and "0-dimensional" in failed[0].error_message

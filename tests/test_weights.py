@@ -36,7 +36,7 @@ def one_image_counts(pixels):
     )
 
 
-# --- reference weights, one class at a time, straight from LOSSES.md ---------------------
+# --- reference weights, one class at a time, straight from docs/losses.md -----------------
 
 
 def reference_weights(counts, scheme, beta=0.999):
@@ -370,3 +370,74 @@ def test_no_streamlit_import():
         [sys.executable, "-c", code], cwd=root, capture_output=True, text=True, check=True
     )
     assert out.stdout.strip() == "False"
+
+
+# --- a void label, and the other forms of counts ------------------------------------------
+
+VOID = 255
+
+
+def test_count_pixels_leaves_void_pixels_out():
+    rng = np.random.default_rng(11)
+    masks = rng.integers(0, 4, (5, 6, 7))
+    masks[1] = 0  # classes 1..3 absent from image 1
+    void = rng.random(masks.shape) < 0.3
+    with_void = np.where(void, VOID, masks).astype(np.uint8)
+    counts = count_pixels(with_void, 4, ignore_index=VOID)
+    # Reference: loop over each image's non-void pixels.
+    for c in range(4):
+        kept = [[int(m) for m, v in zip(masks[i].ravel(), void[i].ravel()) if not v] for i in range(5)]
+        assert counts.pixels[c] == sum(k.count(c) for k in kept)
+        assert counts.images_containing[c] == sum(1 for k in kept if c in k)
+        assert counts.pixels_of_images_containing[c] == sum(len(k) for k in kept if c in k)
+    assert counts.total_pixels == np.count_nonzero(~void)
+    assert counts.num_images == 5
+
+
+def test_void_value_without_ignore_index_is_refused_with_the_way_out():
+    with pytest.raises(ValueError, match="contains the value 255.*ignore_index"):
+        count_pixels(np.full((2, 2), VOID, np.uint8), 3)
+    with pytest.raises(ValueError, match="contains the value 7.*255 for void"):
+        count_pixels(np.array([[0, 7], [VOID, 1]]), 3, ignore_index=VOID)
+
+
+@pytest.mark.parametrize("scheme", [s for s in DATASET_SCHEMES if s != "median_frequency"])
+def test_class_weights_from_plain_counts(scheme):
+    pixels = [5000, 300, 0, 12]
+    from_counts = class_weights(one_image_counts(pixels), scheme)
+    for plain in (pixels, np.array(pixels), np.array(pixels, float)):
+        result = class_weights(plain, scheme)
+        np.testing.assert_allclose(result.weights, reference_weights(one_image_counts(pixels), scheme))
+        assert result.warnings == from_counts.warnings
+
+
+def test_median_frequency_needs_per_image_counts():
+    with pytest.raises(ValueError, match="median_frequency needs.*count_pixels"):
+        class_weights([10, 5], "median_frequency")
+
+
+@pytest.mark.parametrize("bad", [[1.5, 2], [-1, 4], ["a", "b"], 3])
+def test_plain_counts_are_checked(bad):
+    with pytest.raises(ValueError, match="counts"):
+        class_weights(bad, "inverse")
+
+
+@pytest.mark.parametrize("scheme", DATASET_SCHEMES)
+def test_class_weights_from_a_stack_of_masks_with_void(scheme):
+    rng = np.random.default_rng(12)
+    masks = rng.integers(0, 3, (4, 5, 5))
+    masks[0, :2] = VOID
+    expected = class_weights(count_pixels(masks, 3, ignore_index=VOID), scheme).weights
+    result = class_weights(masks, scheme, num_classes=3, ignore_index=VOID)
+    np.testing.assert_allclose(result.weights, expected)
+    # The void pixels were not counted: the same weights as from the masks without them.
+    kept = masks[masks != VOID]
+    np.testing.assert_allclose(
+        class_weights(np.bincount(kept, minlength=3), scheme).weights if scheme != "median_frequency" else expected,
+        result.weights,
+    )
+
+
+def test_a_stack_of_masks_needs_num_classes():
+    with pytest.raises(ValueError, match="pass num_classes"):
+        class_weights(np.zeros((2, 3, 3), int), "balanced")

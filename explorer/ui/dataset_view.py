@@ -11,11 +11,13 @@ from explorer import plots, weights
 from explorer.data import Dataset
 
 PREVIEW_COUNT = 6
-ZOOM = 3  # 64-pixel images are shown at 192 pixels, nearest neighbour, so labels stay crisp
 
 
-def enlarge(image: np.ndarray) -> np.ndarray:
-    return np.repeat(np.repeat(image, ZOOM, axis=0), ZOOM, axis=1)
+def enlarge(image: np.ndarray, target: int = 192) -> np.ndarray:
+    """Nearest-neighbour up to about ``target`` pixels wide, so small masks stay crisp (the toy
+    dataset's 64-pixel images ×3)."""
+    factor = max(1, target // max(image.shape[:2]))
+    return np.repeat(np.repeat(image, factor, axis=0), factor, axis=1)
 
 
 def show(dataset: Dataset, counts: weights.ClassCounts) -> None:

@@ -45,8 +45,9 @@ def show(runs: dict[str, Run], configs: dict[str, RunConfig], settings, counts: 
 def _losses(configs: dict[str, RunConfig]) -> None:
     st.caption(
         "Each run's loss with its parameters and class weights, as one Python file that needs only Keras 3 "
-        "(written with keras.ops, so any backend: TensorFlow, JAX or PyTorch). It is generated from this "
-        "app's own definitions, and a test checks that it gives the same values, on TensorFlow and on JAX."
+        "(written with keras.ops). It takes one-hot or integer masks, and an ignore_index for a void label. "
+        "It is generated from this app's own definitions, and a test checks that it gives the same values "
+        "on the TensorFlow and JAX backends (the ones tested). Definitions: docs/losses.md in the repository."
     )
     for column, (label, config) in zip(st.columns(len(configs)), configs.items()):
         with column:

@@ -1,5 +1,5 @@
-"""Each run's loss as the library defines it: formula, parameters in use, source and the
-conventions other libraries use for the same name."""
+"""Each run's loss as the library defines it (docs/losses.md): formula, parameters in use, source
+and the conventions other libraries use for the same name."""
 
 from __future__ import annotations
 
@@ -16,10 +16,12 @@ def show(runs: dict[str, Run]) -> None:
             with column:
                 st.markdown(f"**Run {label}: {spec.name}** · `{spec.id}` · {spec.kind}-wise")
                 st.latex(spec.formula)
-                values = ", ".join(f"{k} = {_fmt(v)}" for k, v in run.loss.params.items() if k != "from_logits")
+                shown = {k: v for k, v in run.loss.params.items() if k != "from_logits" and not (k == "ignore_index" and v is None)}
+                values = ", ".join(f"{k} = {_fmt(v)}" for k, v in shown.items())
                 st.caption(f"In use: {values or 'no parameters'}")
                 st.caption(f"Source: {spec.source}")
                 st.caption(spec.notes)
+        st.caption("Every definition, convention and reference value: docs/losses.md in the repository.")
 
 
 def _fmt(value) -> str:

@@ -11,9 +11,6 @@ from explorer import data as data_module
 from explorer import weights
 from explorer.training import Run, RunConfig
 
-RUN_LABELS = ("A", "B", "C")
-
-
 @st.cache_resource(show_spinner="Loading the toy dataset…")
 def toy_dataset() -> data_module.Dataset:
     return data_module.load_toy()

@@ -13,7 +13,7 @@ from explorer import losses, weights
 from explorer.data import Dataset
 from explorer.model import DEFAULT_NORMALIZATION, NORMALIZATIONS
 from explorer.training import RunConfig
-from explorer.ui.session import RUN_LABELS
+from explorer.export import RUN_LABELS
 
 DEFAULT_LOSSES = {"A": "ce", "B": "focal_tversky", "C": "weighted_ce"}
 DEFAULT_SCHEME = "balanced"

@@ -580,7 +580,7 @@ def _prediction_panel(state: dict, files, masks: uploads.MaskSet | None, classes
     left, right = st.columns([1, 2])
     with left:
         st.image(
-            [enlarge_to(plots.colorize(truth, classes.colours)), enlarge_to(plots.colorize(probabilities.argmax(-1), classes.colours))],
+            [enlarge(plots.colorize(truth, classes.colours), 160), enlarge(plots.colorize(probabilities.argmax(-1), classes.colours), 160)],
             caption=["truth", "prediction (most probable class)"],
             width=160,
         )
@@ -590,12 +590,6 @@ def _prediction_panel(state: dict, files, masks: uploads.MaskSet | None, classes
         "Per-pixel loss (pixel-wise losses only; a region loss has none) and the L2 norm over the classes of the gradient of the "
         "image's loss with respect to each pixel's logits, ×H·W (as in the per-pixel maps of the runs), both on log scales."
     )
-
-
-def enlarge_to(image: np.ndarray, target: int = 160) -> np.ndarray:
-    """Nearest-neighbour up to about ``target`` pixels wide (small masks stay crisp)."""
-    factor = max(1, target // max(image.shape[:2]))
-    return np.repeat(np.repeat(image, factor, axis=0), factor, axis=1)
 
 
 def _read_predictions(state: dict, files) -> dict:
