@@ -7,7 +7,8 @@ grid of (x, y), along two random directions ``d1``, ``d2`` normalised filter by 
   al.: each filter of a kernel (the slice along its last, output-channel axis) is rescaled so its
   norm equals the norm of the same filter of the weights. Biases (1-D variables) get a zero
   direction, Li et al.'s default of ignoring biases and normalisation parameters.
-- Evaluation: ``model.stateless_call`` with the perturbed weights; the model's own variables are
+- Evaluation: ``model.stateless_call`` with the perturbed weights (and the normalization's
+  moving statistics as they are, a model with batch normalization has them); the model's own variables are
   never assigned, so the weights are untouched whatever happens (a cancelled computation, a
   training tick in between). The weights and the loss's parameters are snapshot when the
   landscape is set up: training may carry on meanwhile.
@@ -112,8 +113,7 @@ def landscape(
     """Set up the landscape of ``model`` under ``loss`` on the batch (``images`` (N, H, W, 3),
     index ``masks`` (N, H, W)) around the current weights. Nothing is evaluated yet."""
     weights = [np.array(v.numpy(), copy=True) for v in model.trainable_variables]
-    if model.non_trainable_variables:
-        raise ValueError("the landscape assumes a model without non-trainable variables (no batch normalisation)")
+    statistics = [tf.constant(v.numpy()) for v in model.non_trainable_variables]  # batch norm's moving means and variances
     d1, d2 = directions(model, seed)
     # A private copy of the loss at its current parameters: a slider moved during the computation
     # changes the run's loss, not this landscape.
@@ -128,7 +128,7 @@ def landscape(
     @tf.function
     def point(s, t):
         variables = [w + s * a + t * b for w, a, b in zip(w_t, d1_t, d2_t)]
-        logits, _ = model.stateless_call(variables, [], x_batch, training=False)
+        logits, _ = model.stateless_call(variables, statistics, x_batch, training=False)
         return frozen(y_batch, logits)
 
     return Landscape(x=axis(span, steps), y=axis(span, steps), weights=weights, d1=d1, d2=d2, loss_id=loss.loss_id, _point=point)

@@ -16,7 +16,7 @@ given logits (a prediction uploaded instead of a model's).
 from __future__ import annotations
 
 import threading
-from collections import OrderedDict
+import weakref
 from dataclasses import dataclass
 
 import keras
@@ -25,8 +25,9 @@ import tensorflow as tf
 
 from explorer import losses
 
-_CACHE_SIZE = 16  # traced (model, loss) pairs kept; a session holds at most 3 runs
-_cache: OrderedDict[tuple[int, int], tuple] = OrderedDict()
+# model → {loss → traced function}: weak on both, and the function refers to them weakly too, so
+# an entry goes with its model or loss (a closed session's runs) and holds nothing of them.
+_cache: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 _lock = threading.Lock()
 
 
@@ -65,22 +66,21 @@ def _pixel_maps(loss: losses.SegLoss, value, gradient, per_pixel) -> PixelMaps:
 
 
 def _traced(model: keras.Model, loss: losses.SegLoss):
-    key = (id(model), id(loss))
     with _lock:
-        entry = _cache.get(key)
-        # ids can be reused by new objects: the entry holds the objects themselves to compare.
-        if entry is not None and entry[0] is model and entry[1] is loss:
-            _cache.move_to_end(key)
-            return entry[2]
+        per_model = _cache.setdefault(model, weakref.WeakKeyDictionary())
+        function = per_model.get(loss)
+        if function is None:
+            function = per_model[loss] = _trace(weakref.ref(model), weakref.ref(loss))
+    return function
+
+
+def _trace(model_ref: weakref.ref, loss_ref: weakref.ref):
+    """Traced on its first call, while the caller holds the model and the loss."""
 
     @tf.function
     def maps(image, target):
-        return _loss_gradient_per_pixel(loss, target, model(image, training=False))
+        return _loss_gradient_per_pixel(loss_ref(), target, model_ref()(image, training=False))
 
-    with _lock:
-        _cache[key] = (model, loss, maps)
-        while len(_cache) > _CACHE_SIZE:
-            _cache.popitem(last=False)
     return maps
 
 

@@ -18,12 +18,10 @@ import time
 import weakref
 from dataclasses import dataclass, field
 
-import keras
 import numpy as np
 import tensorflow as tf
-from tensorflow.python.eager import context as eager_context
 
-from explorer import losses, metrics
+from explorer import losses, metrics, tf_internals
 from explorer.data import Dataset
 from explorer.model import DEFAULT_NORMALIZATION, build_unet
 
@@ -94,32 +92,16 @@ def describe_device() -> str:
     return f"CPU ({os.cpu_count()} cores)"
 
 
-class SingleDeviceAdam(keras.optimizers.Adam):
-    """Keras's Adam without tf.distribute's all-reduce, which no single-device run needs: tracing
-    that all-reduce registers a gradient function in a global registry that is never cleared,
-    and it keeps the whole traced train step alive (about 13 MB per closed run). The update
-    itself is Keras's own: the backend-neutral per-variable loop of BaseOptimizer."""
-
-    def _backend_update_step(self, grads, trainable_variables, learning_rate):
-        for grad, variable in zip(grads, trainable_variables):
-            self.update_step(grad, variable, learning_rate)
-
-
-# TensorFlow's eager kernel cache keeps an entry for every traced function that ever ran, also
-# after the function is gone: about 2 MiB for each released run (a closed browser session's),
-# without end. The cache is cleared when a run is built after runs were released. Clearing costs
-# the runs still alive one slower call each (≈0.4 s) as their kernels are made again.
+# TensorFlow's eager kernel cache keeps every released run's kernels (a closed browser session's),
+# without end: it is cleared when a run is built after runs were released. Clearing costs the runs
+# still alive one slower call each (≈0.4 s) as their kernels are made again.
 _runs_released = threading.Event()
-
-
-def _clear_kernel_cache() -> None:
-    eager_context.context().clear_kernel_cache()
 
 
 def _clear_kernel_cache_if_runs_were_released() -> None:
     if _runs_released.is_set():
         _runs_released.clear()
-        _clear_kernel_cache()
+        tf_internals.clear_kernel_cache()
 
 
 class Run:
@@ -139,7 +121,7 @@ class Run:
         )
         if initial_weights is not None:
             self.model.set_weights(initial_weights)
-        self.optimizer = SingleDeviceAdam(learning_rate=config.learning_rate)
+        self.optimizer = tf_internals.SingleDeviceAdam(learning_rate=config.learning_rate)
         self.optimizer.build(self.model.trainable_variables)
         self._val_x = tf.constant(data.val_images)
         self.config = config
@@ -281,13 +263,20 @@ class Run:
         self.state = state
 
     def _halt(self, problem: str, seconds_training: float) -> RunState:
+        events = self.state.events
         good = self._last_good[0].step
         self._restore(self._last_good)
+        # The changes made since the checkpoint stay in effect: they are marked again at the step
+        # training goes on from, so the curves still show every change.
+        since = events[len(self.state.events):]
+        remarked = tuple((good, text if step == good else f"{text} (made at step {step})") for step, text in since)
+        latest = f" The latest change was {events[-1][1]} at step {events[-1][0]}." if events else ""
         self.state = dataclasses.replace(
             self.state,
+            events=self.state.events + remarked,
             seconds_training=seconds_training,
             halted=(
-                f"The run is paused: {problem}. It is back at step {good}, its last good weights. "
+                f"The run is paused: {problem}.{latest} It is back at step {good}, its last good weights. "
                 "Lower the learning rate or change the loss parameters, then press Train to continue, or Reset."
             ),
         )

@@ -88,6 +88,19 @@ def test_centre_is_the_loss_at_the_weights_and_weights_are_restored(batch, loss_
         np.testing.assert_array_equal(x, y_)
 
 
+def test_a_model_with_batch_normalization_uses_its_moving_statistics(batch):
+    """Before: a U-Net with batch normalization (a page setting) had no landscape at all."""
+    images, masks = batch
+    model = build_unet(C, input_shape=(H, W, 3), depth=2, width=4, seed=1, normalization="batch")
+    rng = np.random.default_rng(5)
+    for variable in model.non_trainable_variables:  # statistics unlike the initial 0 and 1
+        variable.assign(rng.uniform(0.5, 2.0, variable.shape).astype(np.float32))
+    loss = losses.get("ce")
+    scape = landscape.landscape(model, loss, images, masks, steps=3, span=0.5)
+    y = tf.one_hot(masks.astype(np.int32), C)
+    assert scape.center() == pytest.approx(float(loss(y, model(images, training=False))), rel=1e-5)
+
+
 def test_a_point_off_centre_is_the_loss_at_the_moved_weights(batch):
     """values[i, j] at w + x[j]·d1 + y[i]·d2, checked by assigning those weights to a copy."""
     images, masks = batch

@@ -102,6 +102,27 @@ def test_traced_once_per_model_and_loss(model, example):
     assert not np.allclose(first.magnitude, second.magnitude)
 
 
+def test_the_cache_holds_nothing_of_a_model_or_loss_once_they_are_dropped(example):
+    """A closed session's models and losses are not kept alive by the maps' cache."""
+    import gc
+    import weakref
+
+    image, mask = example
+    model = build_unet(C, input_shape=(H, W, 3), depth=2, width=4, seed=3)
+    loss = losses.get("focal")
+    kept = losses.get("dice")
+    maps.pixel_maps(model, loss, image, mask)
+    maps.pixel_maps(model, kept, image, mask)
+    refs = weakref.ref(model), weakref.ref(loss)
+    del loss
+    gc.collect()
+    assert refs[1]() is None, "a loss the run replaced is not kept by the cache"
+    del model
+    gc.collect()
+    assert refs[0]() is None, "a dropped model is not kept by the cache"
+    assert kept not in {l for per_model in maps._cache.values() for l in per_model}
+
+
 def test_shared_range_covers_every_map():
     low, high = maps.shared_range([np.array([1e-3, 1.0]), np.array([10.0, 0.5]), None])
     assert high == pytest.approx(1.0) and low <= -2.9

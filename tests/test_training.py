@@ -123,7 +123,30 @@ def test_nan_guard_goes_back_to_the_last_validated_weights():
     if last_good == 10:
         assert weights_equal(run.model.get_weights(), good)
     assert run.state.loss_steps[-1] == last_good and run.state.latest.step == last_good
+    assert [text for _, text in run.state.events] in (["lr 0.001 → 1e+06"], ["lr 0.001 → 1e+06 (made at step 13)"])
+    assert all(step <= last_good for step, _ in run.state.events)
     assert float(run.optimizer.learning_rate) == pytest.approx(1e6), "the learning rate chosen now is kept"
+
+
+def test_nan_guard_rollback_keeps_every_change_on_the_curves_and_names_the_latest():
+    """Changes made after the last checkpoint stay in effect after the rollback: they stay marked
+    (at the step training goes on from) and the halt message names the latest one."""
+    run = Run(small_config(normalization="none"), tiny_dataset())
+    run.advance(3, evaluate_every=None)  # never validated: the checkpoint stays at step 0
+    run.reconfigure(dataclasses.replace(run.config, batch_size=4))
+    run.advance(2, evaluate_every=None)
+    run.reconfigure(dataclasses.replace(run.config, learning_rate=1e6))
+    for _ in range(40):
+        if run.advance(5, evaluate_every=None).halted:
+            break
+    assert run.state.halted, "a learning rate of 1e6 must diverge and be caught"
+    assert run.state.step == 0
+    assert run.state.events == (
+        (0, "batch 8 → 4 (made at step 3)"),
+        (0, "lr 0.001 → 1e+06 (made at step 5)"),
+    )
+    assert "The latest change was lr 0.001 → 1e+06 at step 5." in run.state.halted
+    assert run.config.learning_rate == 1e6, "the change stays in effect"
 
 
 def test_nan_guard_catches_a_diverging_learning_rate():
@@ -287,12 +310,12 @@ def test_building_a_run_after_runs_were_released_clears_the_kernel_cache():
     import gc
     from unittest import mock
 
-    from explorer import training
+    from explorer import tf_internals
 
     gc.collect()  # runs of earlier tests released now, so building `run` settles the flag
     run = Run(small_config(), tiny_dataset())
     run.advance(1)
-    with mock.patch.object(training, "_clear_kernel_cache") as clear:
+    with mock.patch.object(tf_internals, "clear_kernel_cache") as clear:
         kept = Run(small_config(), tiny_dataset())  # nothing released since
         clear.assert_not_called()
         del run
