@@ -73,6 +73,10 @@ class RunState:
         return self.evaluations[-1] if self.evaluations else None
 
 
+# Steps per traced call in Run.advance: more saves per-call overhead, fewer lets a caller stop sooner.
+STEPS_PER_CALL = 10
+
+
 def batch_indices(seed: int, step: int, batch_size: int, num_examples: int) -> np.ndarray:
     """Indices of the training batch for `step`: a fresh permutation per epoch, seeded by
     (seed, epoch), incomplete last batches dropped so every step has the same shape."""
@@ -124,6 +128,7 @@ class Run:
         self.optimizer = tf_internals.SingleDeviceAdam(learning_rate=config.learning_rate)
         self.optimizer.build(self.model.trainable_variables)
         self._val_x = tf.constant(data.val_images)
+        self._train_x, self._train_masks = tf.constant(data.train_images, tf.float32), tf.constant(data.train_masks, tf.uint8)
         self.config = config
         self.loss = self._build_loss(config)
         self._train_step = self._make_train_step(self.loss)
@@ -177,23 +182,44 @@ class Run:
     def _make_train_step(self, loss: losses.SegLoss):
         model, optimizer, num_classes = self.model, self.optimizer, self.data.num_classes
 
-        # The batch comes in as arguments: a dataset captured by the traced function stays in
-        # TensorFlow's function library after the run is gone (about 25 MB per closed session).
-        @tf.function
-        def train_step(x, masks):
-            y = tf.one_hot(tf.cast(masks, tf.int32), num_classes)
-            with tf.GradientTape() as tape:
-                value = loss(y, model(x, training=True))
-            grads = tape.gradient(value, model.trainable_variables)
-            grads_finite = tf.reduce_all([tf.reduce_all(tf.math.is_finite(g)) for g in grads])
-            optimizer.apply_gradients(zip(grads, model.trainable_variables))
-            return value, grads_finite
+        # K steps in one call: the batches are gathered in the graph, so Python and the call's
+        # overhead are paid once per K steps. The training set comes in as arguments: a dataset
+        # captured by the traced function stays in TensorFlow's function library after the run is
+        # gone (about 25 MB per closed session). Any K and batch size use the one trace.
+        @tf.function(
+            input_signature=[
+                tf.TensorSpec((None, *self.data.train_images.shape[1:]), tf.float32),
+                tf.TensorSpec((None, *self.data.train_masks.shape[1:]), tf.uint8),
+                tf.TensorSpec((None, None), tf.int32),
+            ]
+        )
+        def train_step(images, masks, batches):
+            """Train on batches[0], batches[1], … and stop before applying the first step whose
+            loss or gradient is not finite. Returns each attempted step's loss, how many steps
+            were applied, and whether the last attempted step's gradient was finite."""
+            values = tf.TensorArray(tf.float32, size=0, dynamic_size=True)
+            applied = tf.constant(0)
+            grads_finite = tf.constant(True)
+            for k in tf.range(tf.shape(batches)[0]):
+                x = tf.gather(images, batches[k])
+                y = tf.one_hot(tf.cast(tf.gather(masks, batches[k]), tf.int32), num_classes)
+                with tf.GradientTape() as tape:
+                    value = loss(y, model(x, training=True))
+                grads = tape.gradient(value, model.trainable_variables)
+                grads_finite = tf.reduce_all([tf.reduce_all(tf.math.is_finite(g)) for g in grads])
+                values = values.write(k, value)
+                if not (tf.math.is_finite(value) and grads_finite):
+                    break
+                optimizer.apply_gradients(zip(grads, model.trainable_variables))
+                applied += 1
+            return values.stack(), applied, grads_finite
 
         return train_step
 
-    def advance(self, steps: int, evaluate_every: int | None = 1) -> RunState:
-        """Train `steps` steps, evaluate on the validation set if the steps crossed a multiple of
-        `evaluate_every` (None: never), and publish the new state in one assignment.
+    def advance(self, steps: int, evaluate_every: int | None = 1, steps_per_call: int = STEPS_PER_CALL) -> RunState:
+        """Train `steps` steps (`steps_per_call` of them in each traced call), evaluate on the
+        validation set if the steps crossed a multiple of `evaluate_every` (None: never), and
+        publish the new state in one assignment.
 
         The NaN guard: a non-finite loss, gradient or validation prediction stops the run, puts
         back the last good weights (those of the latest finite validation snapshot) and says why."""
@@ -204,19 +230,20 @@ class Run:
         loss_steps, loss_values = [], []
         problem = None
         try:
-            for _ in range(steps):
-                indices = batch_indices(self.config.seed, step, self.config.batch_size, len(self.data.train_images))
-                value, grads_finite = self._train_step(self.data.train_images[indices], self.data.train_masks[indices])
-                value = float(value)
-                if not np.isfinite(value):
-                    problem = f"step {step + 1} gave a non-finite loss ({format_value(value)})"
-                elif not bool(grads_finite):
-                    problem = f"step {step + 1} gave a non-finite gradient (the loss was {format_value(value)})"
-                if problem:
-                    break
-                step += 1
-                loss_steps.append(step)
-                loss_values.append(value)
+            while step < first + steps and not problem:
+                chunk = min(steps_per_call, first + steps - step)
+                batches = np.stack([batch_indices(self.config.seed, s, self.config.batch_size, len(self.data.train_images)) for s in range(step, step + chunk)])
+                values, applied, grads_finite = self._train_step(self._train_x, self._train_masks, batches)
+                values, applied = values.numpy(), int(applied)
+                if applied < len(values):
+                    value = float(values[applied])
+                    if not np.isfinite(value):
+                        problem = f"step {step + applied + 1} gave a non-finite loss ({format_value(value)})"
+                    elif not bool(grads_finite):
+                        problem = f"step {step + applied + 1} gave a non-finite gradient (the loss was {format_value(value)})"
+                loss_steps.extend(range(step + 1, step + applied + 1))
+                loss_values.extend(float(v) for v in values[:applied])
+                step += applied
         finally:
             # Published even when an exception ends the loop early: the weights took these steps.
             self.state = dataclasses.replace(

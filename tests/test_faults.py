@@ -108,18 +108,18 @@ def test_an_exception_in_the_middle_of_advance_keeps_the_steps_the_weights_took(
     run = Run(SMALL, toy)
     real_step, calls = run._train_step, []
 
-    def failing_third_step(*batch):
+    def failing_third_call(*arguments):
         calls.append(1)
         if len(calls) == 3:
-            raise KeyboardInterrupt  # anything that ends the loop between two steps
-        return real_step(*batch)
+            raise KeyboardInterrupt  # anything that ends the loop between two traced calls
+        return real_step(*arguments)
 
-    with mock.patch.object(run, "_train_step", failing_third_step), pytest.raises(KeyboardInterrupt):
-        run.advance(5, evaluate_every=None)
+    with mock.patch.object(run, "_train_step", failing_third_call), pytest.raises(KeyboardInterrupt):
+        run.advance(9, evaluate_every=None, steps_per_call=2)
     _whole(run)
-    assert run.state.step == 2
+    assert run.state.step == 4
     twin = Run(SMALL, toy)
-    twin.advance(2, evaluate_every=None)
+    twin.advance(4, evaluate_every=None)
     assert run.state.loss_values == twin.state.loss_values
     for mine, theirs in zip(run.model.get_weights(), twin.model.get_weights()):
         np.testing.assert_array_equal(mine, theirs)

@@ -325,3 +325,35 @@ def test_building_a_run_after_runs_were_released_clears_the_kernel_cache():
         Run(small_config(), tiny_dataset())  # the one built just before was released: clears again
         assert clear.call_count == 2
     assert kept.state.step == 0
+
+
+@pytest.mark.parametrize("normalization", ["group", "batch"])
+def test_many_steps_in_one_call_equal_one_step_per_call_bitwise(normalization):
+    """K steps in one traced call run the very same kernels on the very same batches as K calls of
+    one step, one after the other, so the weights are equal bit for bit (not only to a tolerance)."""
+    data = tiny_dataset()
+    one = Run(small_config(normalization=normalization), data)
+    many = Run(small_config(normalization=normalization), data)
+    one.advance(7, evaluate_every=None, steps_per_call=1)
+    many.advance(7, evaluate_every=None, steps_per_call=4)  # calls of 4 and 3 steps
+    assert one.state.loss_steps == many.state.loss_steps == tuple(range(1, 8))
+    assert one.state.loss_values == many.state.loss_values
+    assert weights_equal(one.model.get_weights(), many.model.get_weights())
+    assert weights_equal([v.numpy() for v in one.optimizer.variables], [v.numpy() for v in many.optimizer.variables])
+    assert many._train_step.experimental_get_tracing_count() == 1, "calls of 4 and of 3 steps share one trace"
+
+
+def test_the_nan_guard_stops_at_the_first_bad_step_inside_a_call():
+    data = tiny_dataset(num_train=48)  # 6 batches an epoch: step 4's batch shares no image with steps 1-3
+    clean = Run(small_config(), data)
+    clean.advance(3, evaluate_every=None)
+    batch = batch_indices(0, 3, 8, len(data.train_images))  # the 4th step's batch
+    poisoned = data.train_images.copy()
+    poisoned[batch[0], 0, 0, 0] = np.nan
+    run = Run(small_config(), dataclasses.replace(data, train_images=poisoned))
+    # Steps 1-3 must not use the poisoned image, or the test would stop earlier than it means to.
+    assert not np.isin(batch[0], np.concatenate([batch_indices(0, s, 8, len(data.train_images)) for s in range(3)]))
+    state = run.advance(8, evaluate_every=None, steps_per_call=8)
+    assert state.halted and "step 4 gave a non-finite loss (NaN)" in state.halted
+    assert state.step == 0, "back at the last validated weights (step 0)"
+    assert np.isfinite(state.loss_values).all()

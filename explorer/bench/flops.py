@@ -53,12 +53,23 @@ def graph_flops(graph: tf.Graph) -> int:
 
 
 def train_step_flops(run: Run) -> int:
-    """Profiler FLOPs of one step of `run`. Call it under the device scope the step ran in, so
-    the trace that `advance` uses is the one counted (a new scope would trace anew)."""
+    """Profiler FLOPs of one step of `run`. The run's traced call loops over K steps with a
+    dynamic batch shape, which the profiler cannot count, so one step of the run's own model, loss
+    and optimizer is traced here with the batch's static shape (traced only, never run). Call it
+    under the device scope the run trained in."""
+    model, loss, optimizer, num_classes = run.model, run.loss, run.optimizer, run.data.num_classes
+
+    @tf.function
+    def one_step(x, masks):
+        y = tf.one_hot(tf.cast(masks, tf.int32), num_classes)
+        with tf.GradientTape() as tape:
+            value = loss(y, model(x, training=True))
+        grads = tape.gradient(value, model.trainable_variables)
+        optimizer.apply_gradients(zip(grads, model.trainable_variables))
+        return value
+
     indices = batch_indices(run.config.seed, 0, run.config.batch_size, len(run.data.train_images))
-    # Run keeps its traced step private; counting that very graph beats rebuilding a copy of it.
-    step = run._train_step.get_concrete_function(run.data.train_images[indices], run.data.train_masks[indices])
-    return graph_flops(step.graph)
+    return graph_flops(one_step.get_concrete_function(run.data.train_images[indices], run.data.train_masks[indices]).graph)
 
 
 def _matmul_seconds(a: tf.Tensor, b: tf.Tensor) -> float:
