@@ -86,6 +86,8 @@ def variants(loss_ids, schemes, normalizations) -> list[Variant]:
         for loss_id in loss_ids:
             uses = losses.REGISTRY[loss_id].uses_class_weights
             for scheme in schemes if uses else ("none",):
+                if loss_id == "weighted_ce" and scheme == "none":
+                    continue  # that is plain cross-entropy (weighted_ce with w = 1 is ce)
                 out.append(Variant(loss_id, scheme, normalization))
     return list(dict.fromkeys(out))
 
@@ -261,9 +263,9 @@ def report(results: dict, dataset: data.Dataset) -> str:
         f"batch 16; validation set; mean ± std over the runs that finished). Code fingerprint `{results['code']}`.\n"
     ]
     for normalization in s["normalizations"]:
-        parts.append(f"\n**Normalization: {NORMALIZATIONS[normalization]}**\n\n")
+        parts.append(f"\n**U-Net with {NORMALIZATIONS[normalization]}**\n\n")
         parts.append(scores_table(outcomes, normalization, dataset))
-        parts.append(f"\nAgainst plain cross-entropy on the same seeds ({NORMALIZATIONS[normalization]}): mean paired difference [95 % interval]\n\n")
+        parts.append(f"\nAgainst plain cross-entropy on the same seeds, {NORMALIZATIONS[normalization]}: mean paired difference [95 % interval]\n\n")
         parts.append(paired_table(outcomes, normalization, dataset))
     failed = failures(outcomes)
     parts.append("\nFailed runs (left out of every mean): " + ("none.\n" if not failed else f"{len(failed)}.\n\n" + "".join(f"- {f}\n" for f in failed)))

@@ -24,6 +24,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from explorer import losses, weights
+from explorer.model import DEFAULT_NORMALIZATION, NORMALIZATIONS
 from explorer.training import RunConfig
 
 APP = "segmentation-loss-explorer"
@@ -218,6 +219,7 @@ def config_dict(configs: Mapping[str, RunConfig], settings=None, schemes: Mappin
             "learning_rate": float(first.learning_rate),
             "batch_size": int(first.batch_size),
             "seed": int(first.seed),
+            "normalization": first.normalization,
             "max_steps": int(_attr(settings, "max_steps", Settings.max_steps)),
             "steps_per_tick": int(_attr(settings, "steps_per_tick", Settings.steps_per_tick)),
             "evaluate_every": int(_attr(settings, "evaluate_every", Settings.evaluate_every)),
@@ -313,12 +315,17 @@ def from_dict(data, num_classes: int | None = None) -> tuple[dict[str, RunConfig
     raw = data["settings"]
     if not isinstance(raw, Mapping):
         raise ValueError("settings must be an object")
-    keys = {"learning_rate", "batch_size", "seed", "max_steps", "steps_per_tick", "evaluate_every"}
-    _check_keys(raw, keys, "settings", keys)
+    required = {"learning_rate", "batch_size", "seed", "max_steps", "steps_per_tick", "evaluate_every"}
+    # "normalization" may be absent: set-ups saved before it existed mean the default.
+    _check_keys(raw, required | {"normalization"}, "settings", required)
+    normalization = raw.get("normalization", DEFAULT_NORMALIZATION)
+    if normalization not in NORMALIZATIONS:
+        raise ValueError(f"settings: unknown normalization {normalization!r}; valid: {', '.join(NORMALIZATIONS)}")
     shared = dict(
         learning_rate=_float(raw["learning_rate"], "learning_rate", 1e-6, 100.0),
         batch_size=_int(raw["batch_size"], "batch_size", 1, 1024),
         seed=_int(raw["seed"], "seed", 0, 2**31 - 1),
+        normalization=normalization,
     )
     runs = data["runs"]
     if not isinstance(runs, list) or not 1 <= len(runs) <= len(RUN_LABELS):
@@ -359,7 +366,7 @@ def parse_config(text: str | bytes, num_classes: int | None = None) -> tuple[dic
 # --------------------------------------------------------------------------------------------
 # The link: query parameters
 #
-#   ?v=1&lr=0.001&bs=16&seed=0&steps=600&tick=5&every=20
+#   ?v=1&lr=0.001&bs=16&seed=0&steps=600&tick=5&every=20&norm=group
 #    &A=ce&B=focal_tversky~alpha~0.3~beta~0.7~gamma~0.75~smooth~1e-05~batch~0~bg~1~scheme~balanced~w0~0.28~w1~2.8…
 #
 # Each run is its loss id followed by name~value pairs: characters that URL encoding leaves as they are.
@@ -377,6 +384,7 @@ def to_query_params(configs: Mapping[str, RunConfig], settings=None, schemes: Ma
     out = {"v": str(VERSION)}
     for short, long in _SETTINGS_KEYS.items():
         out[short] = repr(s[long]) if isinstance(s[long], float) else str(s[long])
+    out["norm"] = s["normalization"]
     for run in data["runs"]:
         parts = [run["loss"]]
         for key, value in run["params"].items():
@@ -458,7 +466,7 @@ def from_query_params(params: Mapping, num_classes: int | None = None) -> tuple[
             "this link was not made by this app (it has no v=1)" if "v" not in values
             else f"this link has version {values['v']!r}; this app reads version {VERSION}"
         )
-    known = {"v"} | set(_SETTINGS_KEYS) | set(RUN_LABELS)
+    known = {"v", "norm"} | set(_SETTINGS_KEYS) | set(RUN_LABELS)
     unknown = sorted(set(values) - known)
     if unknown:
         raise ValueError(f"the link has an unknown parameter {unknown[0]!r} (known: {', '.join(sorted(known))})")
@@ -477,6 +485,7 @@ def from_query_params(params: Mapping, num_classes: int | None = None) -> tuple[
         if short in values:
             number = _parse_value(values[short], long)
             settings[long] = number if long == "learning_rate" else (int(number) if number.is_integer() else number)
+    settings["normalization"] = values.get("norm", DEFAULT_NORMALIZATION)
     data = {
         "app": APP,
         "version": VERSION,

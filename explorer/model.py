@@ -20,11 +20,7 @@ import math
 import keras
 from keras import layers
 
-NORMALIZATIONS = {
-    "group": "group normalization",
-    "batch": "batch normalization",
-    "none": "none (the logits can blow up)",
-}
+NORMALIZATIONS = {"group": "group normalization", "batch": "batch normalization", "none": "no normalization"}
 DEFAULT_NORMALIZATION = "group"
 GROUPS = 4  # per group-normalization layer; fewer where a layer has fewer channels
 BATCH_NORM_MOMENTUM = 0.9

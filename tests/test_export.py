@@ -160,7 +160,7 @@ def test_snippet_states_the_chosen_parameters_and_refuses_bad_ones():
 
 
 def _configs() -> tuple[dict[str, RunConfig], export.Settings]:
-    shared = dict(learning_rate=3e-3, batch_size=8, seed=5)
+    shared = dict(learning_rate=3e-3, batch_size=8, seed=5, normalization="batch")
     configs = {
         "A": RunConfig("tversky", {"alpha": 0.45, "beta": 0.55, "smooth": 1e-4, "batch": True, "include_background": False}, (0.5, 1.0, 2.0, 3.25), **shared),
         "B": RunConfig("focal", {"alpha": 0.8, "gamma": 1.5}, (1.0, 2.0, 3.0, 4.0), **shared),
@@ -220,12 +220,21 @@ def _tamper(path: tuple, value):
         (_tamper(("settings", "learning_rate"), float("inf")) .replace("Infinity", "1e999"), "learning_rate"),
         (_tamper(("settings", "seed"), KeyError), "missing field 'seed'"),
         (_tamper(("settings", "speed"), 3), "unknown field 'speed'"),
+        (_tamper(("settings", "normalization"), "layer"), "unknown normalization 'layer'"),
         (_tamper(("extra",), 1), "unknown field 'extra'"),
     ],
 )
 def test_parse_config_refuses_tampered_text_with_a_clear_message(text, message):
     with pytest.raises(ValueError, match=message):
         export.parse_config(text, num_classes=NUM_CLASSES)
+
+
+def test_a_configuration_saved_before_normalization_existed_means_the_default():
+    configs, _ = export.parse_config(_tamper(("settings", "normalization"), KeyError), num_classes=NUM_CLASSES)
+    assert {c.normalization for c in configs.values()} == {"group"}
+    link = _link(norm=None)
+    assert {c.normalization for c in export.from_query_params(link, num_classes=NUM_CLASSES)[0].values()} == {"group"}
+    assert export.to_query_params(*_configs())["norm"] == "batch"
 
 
 # -- the link --------------------------------------------------------------------------------------
