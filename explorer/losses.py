@@ -686,7 +686,9 @@ def _check_float(loss_id: str, param: Param, value) -> float:
     return value
 
 
-def _check_class_weights(loss_id: str, value, include_background: bool) -> list[float] | None:
+def check_class_weights(loss_id: str, value, include_background: bool = True) -> list[float] | None:
+    """The class weights as floats; ValueError unless they are one finite, non-negative weight per
+    class with at least one positive weight among the classes the loss counts."""
     if value is None:
         return None
     try:
@@ -728,7 +730,7 @@ def _validated(spec: LossSpec, params: dict, current: dict | None = None) -> dic
         else:
             raise ValueError(f"loss {spec.id!r} has no parameter {name!r}; valid: {', '.join(defaults(spec.id))}")
     if spec.uses_class_weights:
-        values["class_weights"] = _check_class_weights(
+        values["class_weights"] = check_class_weights(
             spec.id, values["class_weights"], values.get("include_background", True)
         )
     return values
