@@ -13,7 +13,10 @@ prints the seed and the actions that lead to it, as JSON that ``--replay`` takes
 Training in AppTest: the page trains in a fragment that reruns on a timer (run_every), and AppTest
 runs no timers, so Train only switches the page to training (Pause appears, Step is disabled) and
 trains nothing. The Step button trains: its steps are taken by the next script run. Download
-buttons are not pressed: they change nothing on the server (on_click="ignore").
+buttons are not pressed: they change nothing on the server (on_click="ignore"). The landscape's
+Compute button reruns the page until every run's grid is done (a browser shows the rows as they
+come; AppTest waits for the last rerun): minutes on a loaded machine, so the short walks of the
+test suite leave it out (SLOW_IN_APPTEST) and the long walks of this command press it.
 """
 
 from __future__ import annotations
@@ -36,7 +39,8 @@ from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 APP = Path(__file__).resolve().parents[2] / "app.py"
-TIMEOUT = 300  # seconds per script run: importing TensorFlow, building runs, tracing steps, on a loaded machine
+TIMEOUT = 900  # seconds per script run: importing TensorFlow, tracing steps, a whole landscape, on a loaded machine
+SLOW_IN_APPTEST = frozenset({"landscape_start"})
 
 # What must be on the page after every action (the main area's st.header texts).
 SECTIONS = ("Training", "Surfaces", "Traps", "Export")
@@ -190,9 +194,10 @@ NO_FILES = "no files"  # the uploader cleared
 # -- choosing and performing actions --------------------------------------------------------------
 
 
-def enabled_widgets(at: AppTest) -> list:
-    """Every widget on the page a user can change, with a key (the page keys all of its own)."""
-    return [w for kind in KINDS for w in at.get(kind) if w.key and not w.disabled]
+def enabled_widgets(at: AppTest, skip: frozenset[str] = frozenset()) -> list:
+    """Every widget on the page a user can change, with a key (the page keys all of its own),
+    except the keys in ``skip``."""
+    return [w for kind in KINDS for w in at.get(kind) if w.key and not w.disabled and w.key not in skip]
 
 
 def _numbers(low: float, high: float, step: float, integer: bool, rng: random.Random) -> list:
@@ -301,15 +306,16 @@ def _step(at: AppTest, action: Action, number: int, log) -> list[str]:
     return problems(at)
 
 
-def walk(seed: int, count: int, *, log=None) -> Walk:
-    """``count`` random actions from a fresh page, stopping at the first broken page."""
+def walk(seed: int, count: int, *, skip: frozenset[str] = frozenset(), log=None) -> Walk:
+    """``count`` random actions from a fresh page (never on the widgets keyed in ``skip``),
+    stopping at the first broken page."""
     rng = random.Random(seed)
     start = time.perf_counter()
     at = open_page()
     done: list[Action] = []
     found = problems(at)
     while not found and len(done) < count:
-        done.append(choose(rng.choice(enabled_widgets(at)), rng))
+        done.append(choose(rng.choice(enabled_widgets(at, skip)), rng))
         found = _step(at, done[-1], len(done), log)
     return Walk(seed, done, found, time.perf_counter() - start)
 
