@@ -808,7 +808,10 @@ def _check_float(loss_id: str, param: Param, value) -> float:
     return value
 
 
-def _check_class_weights(loss_id: str, value, include_background: bool, name: str = "class_weights") -> list[float] | None:
+def check_class_weights(loss_id: str, value, include_background: bool = True, name: str = "class_weights") -> list[float] | None:
+    """The class weights (or a per-class parameter `name`) as floats; ValueError unless they are
+    one finite, non-negative weight per class with at least one positive weight among the classes
+    the loss counts."""
     if value is None:
         return None
     try:
@@ -872,10 +875,10 @@ def _validated(spec: LossSpec, params: dict, current: dict | None = None) -> dic
             raise ValueError(f"loss {spec.id!r} has no parameter {name!r}; valid: {', '.join(defaults(spec.id))}")
     include_background = values.get("include_background", True)
     if spec.uses_class_weights:
-        values["class_weights"] = _check_class_weights(spec.id, values["class_weights"], include_background)
+        values["class_weights"] = check_class_weights(spec.id, values["class_weights"], include_background)
     for param in spec.params:
         if param.per_class and isinstance(values[param.name], list):
-            values[param.name] = _check_class_weights(spec.id, values[param.name], include_background, param.name)
+            values[param.name] = check_class_weights(spec.id, values[param.name], include_background, param.name)
             if values.get("class_weights") is not None:
                 raise ValueError(
                     f"loss {spec.id!r}: {param.name} as a per-class list and class_weights both weigh the "

@@ -16,6 +16,10 @@ from explorer.appserver import STEP_OF_JS, TITLE
 LOAD_TIMEOUT_MS = 180_000  # first page load: TensorFlow import, dataset, building the runs (3 sessions at once)
 TRAIN_TIMEOUT_MS = 300_000  # tracing and training on a shared 2-core CPU, several sessions at once
 EXCEPTION = '[data-testid="stException"]'
+# Streamlit's status widget shows one of these while a script or fragment run is under way.
+RUNNING = '[data-testid="stStatusWidgetRunningIcon"], [data-testid="stStatusWidgetRunningManIcon"]'
+# Console errors that say nothing about the page, by exact text. Anything else fails the test.
+HARMLESS_CONSOLE_ERRORS: frozenset[str] = frozenset()
 BUSY_TEXT = "The server is busy"
 TRACEBACK_RE = re.compile(r"Traceback \(most recent call last\)|File \"[^\"]+\.py\", line \d+")
 
@@ -64,6 +68,36 @@ def assert_no_exception(page, where: str = "") -> None:
     assert match is None, f"the page shows a Python traceback{where}: …{body[max(match.start() - 200, 0):match.end() + 400]}…"
 
 
+def collect_console_errors(page) -> list[str]:
+    """The page's console errors and uncaught exceptions from now on (a list that fills itself);
+    check it with assert_no_console_errors."""
+    errors: list[str] = []
+    page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+    page.on("pageerror", lambda error: errors.append(f"pageerror: {error}"))
+    return errors
+
+
+def assert_no_console_errors(errors: list[str]) -> None:
+    unexpected = [e for e in errors if e not in HARMLESS_CONSOLE_ERRORS]
+    assert not unexpected, "the browser console shows errors:\n  " + "\n  ".join(unexpected[:20])
+
+
+def wait_idle(page, timeout_ms: int = TRAIN_TIMEOUT_MS) -> None:
+    """No script or fragment run under way (a tick in flight has finished and been drawn)."""
+    page.wait_for_function(f"() => !document.querySelector('{RUNNING}')", timeout=timeout_ms, polling=100)
+
+
+def wait_charts_drawn(page, timeout_ms: int = 30_000) -> None:
+    """Every visible plotly chart drawn at its container's current width (after a resize, plotly
+    lays the charts out again). Charts in a closed tab or expander have no width: not waited for."""
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('.js-plotly-plot')].filter(gd => gd.clientWidth > 0).every(gd =>"
+        " gd.querySelector('.main-svg') && gd._fullLayout && Math.abs(gd._fullLayout.width - gd.clientWidth) <= 1)",
+        timeout=timeout_ms,
+        polling=100,
+    )
+
+
 def wait_ready(page, timeout_ms: int = LOAD_TIMEOUT_MS) -> None:
     """The app's own elements: the title, the Train button and the step count."""
     page.locator("h1", has_text=TITLE).wait_for(state="visible", timeout=timeout_ms)
@@ -102,7 +136,7 @@ def screenshot_full(page, path: Path) -> None:
     )
     size = page.viewport_size
     page.set_viewport_size({"width": size["width"], "height": min(max(int(height) + 40, 800), 8000)})
-    page.wait_for_timeout(1500)  # let plotly re-layout
+    wait_charts_drawn(page)
     page.screenshot(path=str(path), full_page=True)
     page.set_viewport_size(size)
 

@@ -9,6 +9,8 @@ import re
 import time
 
 import pytest
+from browser_page import assert_no_console_errors, collect_console_errors, screenshot_full, wait_idle
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from explorer.appserver import STEP_OF_JS, TITLE
 
@@ -22,25 +24,9 @@ def progress_step(page) -> int | None:
     return page.evaluate(STEP_OF_JS)
 
 
-def screenshot_full(page, path) -> None:
-    """Streamlit scrolls inside its main section, not the document: grow the viewport to the
-    content's height so the screenshot holds the whole page."""
-    height = page.evaluate(
-        "() => Math.max(document.body.scrollHeight,"
-        " ...[...document.querySelectorAll('[data-testid=\"stMain\"], [data-testid=\"stAppViewContainer\"], section')].map(e => e.scrollHeight))"
-    )
-    width = page.viewport_size["width"]
-    page.set_viewport_size({"width": width, "height": min(max(int(height) + 40, 800), 8000)})
-    page.wait_for_timeout(1500)  # let plotly re-layout
-    page.screenshot(path=str(path), full_page=True)
-    page.set_viewport_size({"width": width, "height": 1000})
-
-
 def test_train_pause_and_the_live_maps(page, streamlit_server, artifacts_dir):
     server = streamlit_server
-    console_errors: list[str] = []
-    page.on("console", lambda m: console_errors.append(m.text) if m.type == "error" else None)
-    page.on("pageerror", lambda e: console_errors.append(f"pageerror: {e}"))
+    console_errors = collect_console_errors(page)
 
     page.goto(server.url, wait_until="domcontentloaded")
 
@@ -86,19 +72,15 @@ def test_train_pause_and_the_live_maps(page, streamlit_server, artifacts_dir):
     assert page.locator('[data-testid="stException"]').count() == 0, page.locator('[data-testid="stException"]').first.inner_text()
 
     # Pause: the Train button comes back and the step count stops moving. A tick that was
-    # already training when Pause was clicked finishes (its steps then show): wait for the
-    # count to settle, then check it stays.
+    # already training when Pause was clicked finishes (its steps then show): wait until no run
+    # is under way, then check that none starts by itself and the count stays.
     page.locator(".st-key-pause button").click()
     train.wait_for(state="visible", timeout=60_000)
-    paused_at, previous = progress_step(page), None
-    for _ in range(20):
-        if paused_at == previous:
-            break
-        page.wait_for_timeout(1500)
-        previous, paused_at = paused_at, progress_step(page)
+    wait_idle(page)
+    paused_at = progress_step(page)
     assert paused_at is not None and paused_at >= 10
-    page.wait_for_timeout(3000)
-    assert progress_step(page) == paused_at, "training went on after Pause"
+    with pytest.raises(PlaywrightTimeout):
+        page.wait_for_function(f"() => ({STEP_OF_JS})() !== {paused_at}", timeout=5_000, polling=100)
 
     # Every image on the page loaded: 6 previews and 6 masks, then per run the image, truth,
     # prediction and one outcome map per class (4).
@@ -114,5 +96,4 @@ def test_train_pause_and_the_live_maps(page, streamlit_server, artifacts_dir):
     assert errors.count() == 0, errors.first.inner_text()
 
     screenshot_full(page, artifacts_dir / "browser-after-training.png")
-    if console_errors:
-        print("[browser] console errors:\n  " + "\n  ".join(console_errors[:20]))
+    assert_no_console_errors(console_errors)

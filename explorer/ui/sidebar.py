@@ -3,6 +3,7 @@ Every control is built from the registries in explorer.losses and explorer.weigh
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from dataclasses import dataclass
 
@@ -129,7 +130,32 @@ def _run_config(label: str, dataset: Dataset, counts: weights.ClassCounts, share
     class_weights = None
     if spec.uses_class_weights:
         class_weights = _class_weights(label, dataset, counts)
-    return RunConfig(loss_id=loss_id, loss_params=params, class_weights=class_weights, **shared)
+    config = RunConfig(loss_id=loss_id, loss_params=params, class_weights=class_weights, **shared)
+    if spec.uses_class_weights:
+        config = _refuse_weights_that_count_no_class(label, config, dataset, shared)
+    return config
+
+
+def _refuse_weights_that_count_no_class(label: str, config: RunConfig, dataset: Dataset, shared: dict) -> RunConfig:
+    """The boxes allow 0 for every class; a weighted mean over classes with no positive weight is
+    undefined, so losses.py refuses such weights. Say so beside the boxes and keep the run on its
+    last valid set-up (uniform weights if it never had one) with the shared settings of now."""
+    include_background = config.loss_params.get("include_background", True)
+    last_valid_key = f"_{label}_last_valid_config"
+    try:
+        losses.check_class_weights(config.loss_id, config.class_weights, include_background)
+    except ValueError:
+        what = "Give at least one class a weight above 0." if include_background else (
+            f"Give a class other than {dataset.class_names[0]} a weight above 0, or tick Include background."
+        )
+        last = st.session_state.get(last_valid_key)
+        if last is not None and len(last.class_weights) != dataset.num_classes:
+            last = None  # of another dataset (an upload with other classes)
+        kept = "its last valid set-up" if last is not None else "uniform class weights"
+        st.error(f"No class the loss counts has a weight above 0. {what} Until then run {label} trains with {kept}.")
+        return dataclasses.replace(last, **shared) if last is not None else dataclasses.replace(config, class_weights=None)
+    st.session_state[last_valid_key] = config
+    return config
 
 
 def _class_weights(label: str, dataset: Dataset, counts: weights.ClassCounts) -> tuple[float, ...]:

@@ -1,0 +1,352 @@
+"""A seeded random walk over the page: each action picks one enabled widget anywhere on the page and
+sets it (sliders and number inputs at their ends, 0 and values between, every option of select
+boxes and radios, checkboxes and toggles both ways, buttons, hostile text, the project's own bad
+uploads), reruns the page in an AppTest session and checks that nothing broke: no exception
+element, and every section of the page still there.
+
+    python -m explorer.bench.walk --actions 5000 --seed 3
+    python -m explorer.bench.walk --replay actions.json   # a failure's actions, as printed
+
+tests/test_walk.py runs short walks of several seeds; this command runs long ones. A failure
+prints the seed and the actions that lead to it, as JSON that ``--replay`` takes.
+
+Training in AppTest: the page trains in a fragment that reruns on a timer (run_every), and AppTest
+runs no timers, so Train only switches the page to training (Pause appears, Step is disabled) and
+trains nothing. The Step button trains: its steps are taken by the next script run. Download
+buttons are not pressed: they change nothing on the server (on_click="ignore"). The landscape's
+Compute button reruns the page until every run's grid is done (a browser shows the rows as they
+come; AppTest waits for the last rerun): minutes on a loaded machine, so the short walks of the
+test suite leave it out (SLOW_IN_APPTEST) and the long walks of this command press it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import random
+import struct
+import sys
+import time
+import zipfile
+import zlib
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+from streamlit.testing.v1 import AppTest
+
+APP = Path(__file__).resolve().parents[2] / "app.py"
+TIMEOUT = 900  # seconds per script run: importing TensorFlow, tracing steps, a whole landscape, on a loaded machine
+SLOW_IN_APPTEST = frozenset({"landscape_start"})
+
+# What must be on the page after every action (the main area's st.header texts).
+SECTIONS = ("Training", "Surfaces", "Traps", "Export")
+
+KINDS = ("button", "checkbox", "toggle", "radio", "selectbox", "select_slider", "slider", "number_input", "text_input", "file_uploader")
+
+HOSTILE_TEXT = (
+    "",
+    " ",
+    ",,,",
+    "a, a, a, a",
+    "<script>alert(1)</script>",
+    "'; DROP TABLE runs; --",
+    "NaN",
+    "-1",
+    "1e309",
+    "../../etc/passwd",
+    "%s%n{0}{}",
+    "\u202eevil\u0000",
+    "🧩" * 50,
+    "x" * 5000,
+)
+
+
+@dataclass(frozen=True)
+class Action:
+    """One user action: the widget's kind and key, and the value set (for an upload, the name of
+    one of UPLOADS' file sets; for a button, "click")."""
+
+    kind: str
+    key: str
+    value: Any
+
+    def __str__(self) -> str:
+        shown = repr(self.value)
+        return f"{self.kind} {self.key!r} ← {shown if len(shown) < 60 else shown[:57] + '…'}"
+
+
+# -- the files uploaded ---------------------------------------------------------------------------
+
+
+def _png(array: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def _png_claiming(width: int, height: int) -> bytes:
+    """A PNG header claiming a huge image (a decompression bomb as far as its header goes)."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(bytes(64))) + chunk(b"IEND", b"")
+
+
+def _zip(files: dict[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in files.items():
+            archive.writestr(name, data)
+    return buffer.getvalue()
+
+
+def _npy(array: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    np.save(buffer, array, allow_pickle=True)
+    return buffer.getvalue()
+
+
+def _mask(seed: int, size: int = 32, classes: int = 3) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    mask = np.zeros((size, size), np.uint8)
+    for c in range(1, classes):
+        y, x = rng.integers(0, size - 8, 2)
+        mask[y : y + 4 + c, x : x + 6] = c
+    return mask
+
+
+def _image(mask: np.ndarray) -> np.ndarray:
+    image = np.full(mask.shape + (3,), 40, np.uint8)
+    image[mask == 1] = (220, 60, 60)
+    image[mask == 2] = (60, 60, 220)
+    return image
+
+
+def _config(**run_changes) -> bytes:
+    run = {"label": "A", "loss": "dice", "params": {"smooth": 1e-05, "batch": False, "include_background": True}, "scheme": "balanced", "class_weights": [1.0, 1.0, 1.0, 1.0]}
+    run.update(run_changes)
+    return json.dumps({"version": 1, "settings": {"learning_rate": 0.001, "batch_size": 16, "seed": 0, "max_steps": 600, "steps_per_tick": 5, "evaluate_every": 20}, "runs": [run]}).encode()
+
+
+def _uploads() -> dict[str, dict[str, list[tuple[str, bytes, str]]]]:
+    """Per uploader key, named file sets: the refused files of explorer/uploads.py and
+    explorer/export.py (tests/test_upload_app.py and tests/test_export.py check each message) and a
+    few good ones, so that later actions see a page with uploads."""
+    png, octet = "image/png", "application/octet-stream"
+    masks = {f"{i:04d}": _mask(i) for i in range(6)}
+    pairs = {f"masks/{n}.png": _png(m) for n, m in masks.items()} | {f"images/{n}.png": _png(_image(m)) for n, m in masks.items()}
+    pickled = np.empty(2, dtype=object)
+    pickled[:] = [{"a": 1}, [2]]
+    probabilities = np.full((32, 32, 3), 1 / 3, np.float32)
+    with_nan = probabilities.copy()
+    with_nan[0, 0, 0] = np.nan
+    return {
+        "upload_masks": {
+            "good mask": [("0000.png", _png(masks["0000"]), png)],
+            "image-mask pairs": [("pairs.zip", _zip(pairs), "application/zip")],
+            "empty": [("empty.png", b"", png)],
+            "text as png": [("text.png", b"this is a text file, not an image\n", png)],
+            "1x1 pixel": [("pixel.png", _png(np.zeros((1, 1), np.uint8)), png)],
+            "bomb header": [("bomb.png", _png_claiming(20000, 20000), png)],
+            "zip traversal": [("traversal.zip", _zip({"../evil.png": _png(masks["0001"])}), "application/zip")],
+            "not a zip": [("notazip.zip", b"plain text", "application/zip")],
+            "nested zip": [("nested.zip", _zip({"inner.zip": _zip({"a.png": _png(masks["0002"])})}), "application/zip")],
+            "300 classes": [("classes300.png", _png((np.arange(3000) % 300).astype(np.uint16).reshape(60, 50)), png)],
+        },
+        "upload_images": {
+            "matching images": [(f"{n}.png", _png(_image(m)), png) for n, m in masks.items()],
+            "text as png": [("0000.png", b"no image", png)],
+            "other size": [("0000.png", _png(np.zeros((20, 24, 3), np.uint8)), png)],
+            "unpaired": [("zzzz.png", _png(_image(masks["0000"])), png)],
+        },
+        "upload_prediction": {
+            "predicted mask": [("0000.png", _png(masks["0000"]), png)],
+            "probabilities": [("0000.npy", _npy(probabilities), octet)],
+            "pickled npy": [("0000.npy", _npy(pickled), octet)],
+            "NaN probabilities": [("0000.npy", _npy(with_nan), octet)],
+            "text as npy": [("0000.npy", b"not numpy", octet)],
+            "other size": [("0000.npy", _npy(probabilities[:16]), octet)],
+        },
+        "export_config_upload": {
+            "not json": [("setup.json", b"{not json", "application/json")],
+            "empty object": [("setup.json", b"{}", "application/json")],
+            "all weights zero": [("setup.json", _config(class_weights=[0.0, 0.0, 0.0, 0.0]), "application/json")],
+            "only background weighted, background excluded": [
+                ("setup.json", _config(params={"smooth": 1e-05, "batch": False, "include_background": False}, class_weights=[1.0, 0.0, 0.0, 0.0]), "application/json")
+            ],
+            "negative weight": [("setup.json", _config(class_weights=[1.0, -1.0, 1.0, 1.0]), "application/json")],
+            "unknown loss": [("setup.json", _config(loss="nope"), "application/json")],
+            "binary junk": [("setup.json", bytes(range(256)), "application/json")],
+        },
+    }
+
+
+UPLOADS = _uploads()
+NO_FILES = "no files"  # the uploader cleared
+
+
+# -- choosing and performing actions --------------------------------------------------------------
+
+
+def enabled_widgets(at: AppTest, skip: frozenset[str] = frozenset()) -> list:
+    """Every widget on the page a user can change, with a key (the page keys all of its own),
+    except the keys in ``skip``."""
+    return [w for kind in KINDS for w in at.get(kind) if w.key and not w.disabled and w.key not in skip]
+
+
+def _numbers(low: float, high: float, step: float, integer: bool, rng: random.Random) -> list:
+    inside = low + step * rng.randint(0, max(0, int((high - low) / step)))
+    values = [low, high, min(inside, high)] + ([0] if low <= 0 <= high else [])
+    return [int(v) if integer else float(v) for v in values]
+
+
+def _option_value(widget, label: str):
+    """A value the widget shows as ``label``: the label itself, or the number it reads as. AppTest
+    takes either for select boxes and radios; a select slider formats what it is given."""
+    for convert in (str, int, float):
+        try:
+            value = convert(label)
+            if str(widget.format_func(value)) == label:
+                return value
+        except (TypeError, ValueError):
+            continue
+    return label
+
+
+def choose(widget, rng: random.Random) -> Action:
+    kind, key = widget.type, widget.key
+    if kind == "button":
+        return Action(kind, key, "click")
+    if kind in ("checkbox", "toggle"):
+        return Action(kind, key, not widget.value)
+    if kind in ("radio", "selectbox", "select_slider"):
+        return Action(kind, key, _option_value(widget, rng.choice(widget.options)))
+    if kind == "slider":
+        proto = widget.proto
+        integer = isinstance(widget.value, int)
+        return Action(kind, key, rng.choice(_numbers(proto.min, proto.max, proto.step or 1, integer, rng)))
+    if kind == "number_input":
+        integer = isinstance(widget.value, int)
+        low = widget.min if widget.min is not None else -1e6
+        high = widget.max if widget.max is not None else 1e6
+        return Action(kind, key, rng.choice(_numbers(low, high, widget.step or 1, integer, rng)))
+    if kind == "text_input":
+        return Action(kind, key, rng.choice(HOSTILE_TEXT))
+    if kind == "file_uploader":
+        return Action(kind, key, rng.choice(sorted(UPLOADS.get(key, {})) + [NO_FILES]))
+    raise AssertionError(f"no action for a {kind}")
+
+
+def _widget(at: AppTest, action: Action):
+    found = [w for w in at.get(action.kind) if w.key == action.key]
+    if not found:
+        raise LookupError(f"{action.kind} {action.key!r} is not on the page")
+    return found[0]
+
+
+def perform(at: AppTest, action: Action) -> None:
+    widget = _widget(at, action)
+    if action.kind == "button":
+        widget.click()
+    elif action.kind == "file_uploader":
+        widget.set_value(None if action.value == NO_FILES else UPLOADS[action.key][action.value])
+    else:
+        widget.set_value(action.value)
+    at.run()
+
+
+def problems(at: AppTest) -> list[str]:
+    """What is broken on the page: exception elements, and sections that disappeared."""
+    found = [f"exception: {e.message}\n{''.join(e.stack_trace)}" for e in at.exception]
+    headers = {h.value for h in at.main.header}
+    found += [f"the {name!r} section is gone" for name in SECTIONS if name not in headers]
+    return found
+
+
+def open_page() -> AppTest:
+    at = AppTest.from_file(str(APP), default_timeout=TIMEOUT)
+    at.run()
+    return at
+
+
+@dataclass
+class Walk:
+    seed: int
+    actions: list[Action]
+    problems: list[str]
+    seconds: float
+
+    def report(self) -> str:
+        """The seed and the actions that reproduce the failure (JSON for --replay)."""
+        lines = [f"seed {self.seed}: {len(self.actions)} actions, {'FAILED' if self.problems else 'ok'} ({self.seconds:.0f} s)"]
+        if self.problems:
+            lines += ["actions (python -m explorer.bench.walk --replay FILE, with this JSON in FILE):", actions_json(self.actions)]
+            lines += ["what broke after the last action:"] + self.problems
+        return "\n".join(lines)
+
+
+def actions_json(actions: list[Action]) -> str:
+    return json.dumps([asdict(a) for a in actions], ensure_ascii=True)
+
+
+def _step(at: AppTest, action: Action, number: int, log) -> list[str]:
+    """Perform one action; what broke (an action that raises, a timed-out script run included)."""
+    if log:
+        log(f"{number:5d} {action}")
+    try:
+        perform(at, action)
+    except Exception as error:  # noqa: BLE001  (reported with the seed and the actions)
+        return [f"the action raised {type(error).__name__}: {error}"]
+    return problems(at)
+
+
+def walk(seed: int, count: int, *, skip: frozenset[str] = frozenset(), log=None) -> Walk:
+    """``count`` random actions from a fresh page (never on the widgets keyed in ``skip``),
+    stopping at the first broken page."""
+    rng = random.Random(seed)
+    start = time.perf_counter()
+    at = open_page()
+    done: list[Action] = []
+    found = problems(at)
+    while not found and len(done) < count:
+        done.append(choose(rng.choice(enabled_widgets(at, skip)), rng))
+        found = _step(at, done[-1], len(done), log)
+    return Walk(seed, done, found, time.perf_counter() - start)
+
+
+def replay(actions: list[Action], *, log=None) -> Walk:
+    """The same actions again from a fresh page (what a failure printed)."""
+    start = time.perf_counter()
+    at = open_page()
+    done: list[Action] = []
+    found = problems(at)
+    for action in actions:
+        if found:
+            break
+        done.append(action)
+        found = _step(at, action, len(done), log)
+    return Walk(-1, done, found, time.perf_counter() - start)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--actions", type=int, default=500)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--replay", type=Path, help="a JSON file of actions, as a failure prints them")
+    args = parser.parse_args(argv)
+    if args.replay:
+        result = replay([Action(**a) for a in json.loads(args.replay.read_text())], log=print)
+    else:
+        result = walk(args.seed, args.actions, log=lambda line: print(line, flush=True))
+    print(result.report())
+    return 1 if result.problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
