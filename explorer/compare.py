@@ -362,6 +362,7 @@ def main(argv=None) -> None:
     if BASELINE not in loss_ids:
         loss_ids.insert(0, BASELINE)  # the paired comparison needs it
 
+    code = code_fingerprint()  # of the code the runs train with, taken before they start
     dataset = data.load_toy()
     chosen = variants(loss_ids, schemes, normalizations)
     tasks = [(v, seed, args.steps, args.lr) for v in chosen for seed in range(args.seeds)]
@@ -375,7 +376,7 @@ def main(argv=None) -> None:
     results = {
         "command": command,
         "settings": {"losses": loss_ids, "weights": schemes, "normalizations": normalizations, "steps": args.steps, "seeds": list(range(args.seeds)), "learning_rate": args.lr},
-        "code": code_fingerprint(),
+        "code": code,
         "runs": [asdict(o) for o in outcomes],
     }
     text = report(results, dataset)
