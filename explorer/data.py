@@ -27,6 +27,7 @@ class Dataset:
     train_masks: np.ndarray  # (N, H, W) uint8 class indices
     val_images: np.ndarray
     val_masks: np.ndarray
+    ignore_index: int | None = None  # the masks' void label (e.g. 255): no loss, metric or count
 
     @property
     def num_classes(self) -> int:

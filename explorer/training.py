@@ -146,6 +146,8 @@ class Run:
 
     def _build_loss(self, config: RunConfig) -> losses.SegLoss:
         params = dict(config.loss_params)
+        if self.data.ignore_index is not None:
+            params["ignore_index"] = self.data.ignore_index
         if losses.REGISTRY[config.loss_id].uses_class_weights:
             weights = config.class_weights or (1.0,) * self.data.num_classes
             params["class_weights"] = list(weights)
@@ -180,7 +182,7 @@ class Run:
     # -- training ------------------------------------------------------------------------------
 
     def _make_train_step(self, loss: losses.SegLoss):
-        model, optimizer, num_classes = self.model, self.optimizer, self.data.num_classes
+        model, optimizer = self.model, self.optimizer
 
         # K steps in one call: the batches are gathered in the graph, so Python and the call's
         # overhead are paid once per K steps. The training set comes in as arguments: a dataset
@@ -202,7 +204,8 @@ class Run:
             grads_finite = tf.constant(True)
             for k in tf.range(tf.shape(batches)[0]):
                 x = tf.gather(images, batches[k])
-                y = tf.one_hot(tf.cast(tf.gather(masks, batches[k]), tf.int32), num_classes)
+                # Integer labels: the loss makes them one-hot and leaves void pixels out.
+                y = tf.cast(tf.gather(masks, batches[k]), tf.int32)
                 with tf.GradientTape() as tape:
                     value = loss(y, model(x, training=True))
                 grads = tape.gradient(value, model.trainable_variables)
@@ -318,8 +321,9 @@ class Run:
 
     def evaluate(self, step: int) -> Evaluation:
         probs, scale = (t.numpy() for t in self._predict(self._val_x))
-        confusion = metrics.confusion_matrix(self.data.val_masks, probs.argmax(-1), self.data.num_classes)
-        class_ab = metrics.class_ab(probs, self.data.val_masks, self.data.num_classes)
+        void = self.data.ignore_index
+        confusion = metrics.confusion_matrix(self.data.val_masks, probs.argmax(-1), self.data.num_classes, ignore_index=void)
+        class_ab = metrics.class_ab(probs, self.data.val_masks, self.data.num_classes, ignore_index=void)
         return Evaluation(step=step, scores=metrics.scores(confusion), probabilities=probs, class_ab=class_ab, logit_scale=float(scale))
 
 

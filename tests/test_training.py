@@ -8,7 +8,7 @@ import keras
 import numpy as np
 import pytest
 
-from explorer import losses, weights
+from explorer import losses, metrics, weights
 from explorer.data import Dataset, load_toy
 from explorer.model import build_unet
 from explorer.training import Run, RunConfig, batch_indices
@@ -265,6 +265,25 @@ def test_each_snapshot_records_the_largest_logit_of_the_validation_images():
     run.advance(3, evaluate_every=3)
     logits = run.model(data.val_images, training=False).numpy()
     assert run.state.latest.logit_scale == pytest.approx(np.abs(logits).max(), rel=1e-5)
+
+
+def test_a_dataset_with_a_void_label_trains_and_scores_only_its_labelled_pixels():
+    data = tiny_dataset()
+    void = 255
+
+    def with_border(masks):
+        masks = masks.copy()
+        masks[:, :2, :] = void
+        return masks
+
+    voided = dataclasses.replace(data, train_masks=with_border(data.train_masks), val_masks=with_border(data.val_masks), ignore_index=void)
+    run = Run(small_config(loss_id="dice"), voided)
+    state = run.advance(4, evaluate_every=4)
+    assert state.halted is None and np.isfinite(state.loss_values).all()
+    labelled = np.count_nonzero(voided.val_masks != void)
+    confusion = metrics.confusion_matrix(voided.val_masks, state.latest.probabilities.argmax(-1), data.num_classes, ignore_index=void)
+    assert confusion.sum() == labelled
+    assert state.latest.scores.pixel_accuracy == pytest.approx(np.trace(confusion) / labelled)
 
 
 def test_halt_messages_name_nan_and_infinities():
