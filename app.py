@@ -22,6 +22,7 @@ with st.spinner("Loading TensorFlow (a few seconds, once per server)…"):
         upload_view,
     )
 
+session.mark_full_run()
 # The user's image–mask pairs when "Train on these images" is on, else the toy dataset.
 dataset = upload_view.active_dataset() or session.toy_dataset()
 counts = upload_view.active_counts() or session.toy_counts()
@@ -42,6 +43,3 @@ training_view.live(dataset, settings)
 surfaces_view.show(dataset, counts)
 traps_view.show(session.toy_dataset())
 export_view.show(runs, configs, settings, counts)
-
-# The page has drawn: trace the runs' train steps in the background, so Train starts at once.
-session.trainer().warm()

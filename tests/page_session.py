@@ -22,14 +22,3 @@ def open_page(query: dict[str, str] | None = None) -> AppTest:
     at.run()
     assert_no_exception(at)
     return at
-
-
-def click(at: AppTest, key: str) -> AppTest:
-    """Click a button, let the session's training worker (explorer.live) finish what the click
-    asked (Step, Reset), then draw the page again: what a user sees once the redraws settle."""
-    at.button(key=key).click().run()
-    assert_no_exception(at)
-    assert at.session_state["trainer"].wait_idle(TIMEOUT), f"the worker was still busy {TIMEOUT} s after {key}"
-    at.run()
-    assert_no_exception(at)
-    return at

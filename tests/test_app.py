@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from page_session import assert_no_exception, click
+from page_session import assert_no_exception
 from page_session import open_page as fresh_app
 from streamlit.testing.v1 import AppTest
 
@@ -39,7 +39,9 @@ def steps_per_tick(at: AppTest) -> int:
 
 
 def click_step(at: AppTest) -> AppTest:
-    return click(at, "step")
+    at.button(key="step").click().run()
+    assert_no_exception(at)
+    return at
 
 
 def weights_of(run) -> list[np.ndarray]:
@@ -169,7 +171,8 @@ def test_reset_returns_to_step_zero_and_the_initial_weights():
     first_losses = {label: run.state.loss_values for label, run in runs(at).items()}
     assert all(not same_weights(weights_of(run), initial[label]) for label, run in runs(at).items())
 
-    click(at, "reset")
+    at.button(key="reset").click().run()
+    assert_no_exception(at)
     for label, run in runs(at).items():
         assert run.state.step == 0 and run.state.loss_values == () and run.state.events == ()
         assert same_weights(weights_of(run), initial[label]), f"run {label}: reset did not restore the initial weights"
@@ -187,7 +190,8 @@ def test_reset_keeps_the_learning_rate_chosen_in_the_sidebar():
     at.select_slider(key="lr").set_value(1e-2).run()
     assert_no_exception(at)
     click_step(at)
-    click(at, "reset")
+    at.button(key="reset").click().run()
+    assert_no_exception(at)
     for label, run in runs(at).items():
         assert run.config.learning_rate == pytest.approx(1e-2)
         assert float(run.optimizer.learning_rate.numpy()) == pytest.approx(1e-2), (
@@ -322,6 +326,7 @@ def test_nan_guard_halts_with_a_message_and_keeps_finite_weights():
         assert same_weights(weights_of(run), where[label][1])
 
     # Reset clears the halt and the message.
-    click(at, "reset")
+    at.button(key="reset").click().run()
+    assert_no_exception(at)
     assert all(run.state.halted is None and run.state.step == 0 for run in runs(at).values())
     assert not [m for m in error_texts(at) if "non-finite" in m]

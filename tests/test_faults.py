@@ -1,20 +1,23 @@
-"""Faults at the unit level: a slow round of steps under the session cap, and an exception in the
-middle of Run.advance. (A round cut between two runs: tests/test_live.py.)
+"""Faults at the unit level: a training tick cut short, and a slow tick under the session cap.
 
-Training runs in the session's worker thread (explorer.live), never in a script run, so a
-Streamlit rerun or a closed session (RerunException, StopException) cannot cut a round."""
+Streamlit stops a script (RerunException when a widget changes, StopException when the session
+ends) only where the script calls Streamlit (an element, st.session_state). The part of a tick
+that changes the runs makes no such call, so a rerun lands before or after it; if it were cut
+between two runs anyway, the next tick brings every run back to one step."""
 
 from __future__ import annotations
 
+import dataclasses
 from unittest import mock
 
 import numpy as np
 import pytest
-from streamlit.runtime.scriptrunner_utils.exceptions import StopException
+from streamlit.runtime.scriptrunner_utils.exceptions import RerunException, StopException
 
 from explorer.data import load_toy
-from explorer.live import TrainingSlots
 from explorer.training import Run, RunConfig
+from explorer.ui import training_view
+from explorer.ui.capacity import TrainingSlots
 
 SMALL = RunConfig(batch_size=8, depth=2, width=4, seed=5)
 
@@ -24,13 +27,63 @@ def toy():
     return load_toy()
 
 
+def _runs(toy) -> dict[str, Run]:
+    return {
+        "A": Run(dataclasses.replace(SMALL, loss_id="ce"), toy),
+        "B": Run(dataclasses.replace(SMALL, loss_id="focal", loss_params={"alpha": 0.5, "gamma": 2.0}, class_weights=(1.0, 2.0, 3.0, 4.0)), toy),
+    }
+
+
+def _alone(run: Run, steps: int) -> tuple[float, ...]:
+    alone = Run(run.config, run.data)
+    alone.advance(steps, evaluate_every=None)
+    return alone.state.loss_values
+
+
 def _whole(run: Run) -> None:
     state = run.state
     assert state.loss_steps == tuple(range(1, state.step + 1)), "the history has a gap or a repeat"
     assert len(state.loss_values) == state.step
 
 
-def test_a_slot_is_not_taken_back_while_its_round_trains():
+class _NoStreamlit:
+    """Stands in for the streamlit module: any use of it fails the test."""
+
+    def __getattr__(self, name):
+        raise AssertionError(f"st.{name} used while the runs train: a rerun could stop the script there")
+
+
+def test_training_a_tick_makes_no_streamlit_call_where_a_rerun_could_stop_it(toy):
+    runs = _runs(toy)
+    with mock.patch.object(training_view, "st", _NoStreamlit()):
+        training_view._advance_all(runs, 3, max_steps=100, evaluate_every=2)
+    assert {r.state.step for r in runs.values()} == {3}
+
+
+@pytest.mark.parametrize("exception", [RerunException(None), StopException()], ids=["rerun", "stop"])
+def test_a_tick_cut_between_two_runs_leaves_them_whole_and_the_next_tick_brings_them_to_one_step(toy, exception):
+    runs = _runs(toy)
+    training_view._advance_all(runs, 2, max_steps=100, evaluate_every=None)
+
+    # The tick is cut after run A trained and before run B did.
+    with mock.patch.object(runs["B"], "advance", side_effect=exception), pytest.raises(type(exception)):
+        training_view._advance_all(runs, 3, max_steps=100, evaluate_every=None)
+    assert runs["A"].state.step == 5 and runs["B"].state.step == 2
+    for run in runs.values():
+        _whole(run)
+
+    # The next tick brings every run to one target step, the slowest run's step plus the tick's
+    # steps (B trains 4 steps, A only 1), then both go on together.
+    training_view._advance_all(runs, 4, max_steps=100, evaluate_every=None)
+    assert {r.state.step for r in runs.values()} == {6}
+    training_view._advance_all(runs, 2, max_steps=100, evaluate_every=None)
+    assert {r.state.step for r in runs.values()} == {8}
+    for run in runs.values():
+        _whole(run)
+        np.testing.assert_allclose(run.state.loss_values, _alone(run, 8), rtol=1e-6)
+
+
+def test_a_slot_is_not_taken_back_while_its_tick_trains():
     clock = type("Clock", (), {"now": 0.0, "__call__": lambda self: self.now})()
     slots = TrainingSlots(1, stale_seconds=10, clock=clock)
     assert slots.acquire("slow") == 0

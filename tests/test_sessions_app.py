@@ -4,7 +4,7 @@ train exactly what the same configuration trains alone."""
 from __future__ import annotations
 
 import numpy as np
-from page_session import assert_no_exception, click, open_page
+from page_session import assert_no_exception, open_page
 
 from explorer.training import Run
 
@@ -23,7 +23,8 @@ def test_three_sessions_train_side_by_side_without_cross_talk():
         pages[name] = at
     for _ in range(2):  # interleaved, as concurrent users would step
         for at in pages.values():
-            click(at, "step")
+            at.button(key="step").click().run()
+            assert_no_exception(at)
 
     for name, at in pages.items():
         (run,) = at.session_state["runs"].values()

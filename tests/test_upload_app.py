@@ -15,7 +15,7 @@ import zlib
 import numpy as np
 import pytest
 from PIL import Image
-from page_session import assert_no_exception, click
+from page_session import assert_no_exception
 from page_session import open_page as fresh_app
 from streamlit.testing.v1 import AppTest
 
@@ -229,7 +229,8 @@ def anti_aliased() -> bytes:
 
 def test_bad_masks_are_refused_one_by_one_and_nothing_else_changes():
     at = fresh_app()
-    click(at, "step")
+    at.button(key="step").click().run()
+    assert_no_exception(at)
     good = index_mask(40, 40, 3, 5)
     upload(at, "upload_masks", [png_file("good.png", encode(good))])
     before = history(at)
@@ -282,7 +283,8 @@ def test_image_mask_pairs_train_the_runs_and_bad_images_keep_them():
     expected = weights.class_weights(weights.count_pixels(dataset.train_masks, 3), scheme).weights
     boxes = [b.value for b in at.sidebar.number_input if b.key and b.key.startswith(f"B_{scheme}_w")]
     np.testing.assert_allclose(boxes, np.round(expected, 4), atol=1e-4)
-    click(at, "step")
+    at.button(key="step").click().run()
+    assert_no_exception(at)
     assert all(run.state.step > 0 and np.isfinite(run.state.loss_values).all() for run in runs.values())
     before = history(at)
 

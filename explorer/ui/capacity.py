@@ -1,37 +1,80 @@
-"""The server's cap on sessions training at once (explorer.live.TrainingSlots), one per process,
-sized by EXPLORER_MAX_TRAINING_SESSIONS (default 2), and each browser session's id in it."""
+"""A cap on how many browser sessions train at once, shared by the whole server process.
+
+Every training step uses all cores, so N sessions training together each run N times slower.
+With the cap, the first MAX_TRAINING_SESSIONS sessions that press Train hold a slot until they
+pause or finish; the others wait, and the page says so, instead of slowing everyone down. A slot
+whose session stopped ticking (tab closed) is taken back STALE_SECONDS after its last tick ended;
+a tick that is still training (tracing the step on a loaded CPU can take longer) keeps its slot.
+"""
 
 from __future__ import annotations
 
 import os
+import threading
+import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import streamlit as st
 
-from explorer.live import TrainingSlots
-
-VARIABLE = "EXPLORER_MAX_TRAINING_SESSIONS"
-DEFAULT_MAX_TRAINING_SESSIONS = 2
+MAX_TRAINING_SESSIONS = int(os.environ.get("EXPLORER_MAX_TRAINING_SESSIONS", "2"))
+STALE_SECONDS = 10.0
 
 
-def max_training_sessions(environ=os.environ) -> int:
-    """The cap from the environment; a value that is not a whole number of 1 or more is refused
-    with a message that names the variable and the values it takes."""
-    raw = environ.get(VARIABLE, str(DEFAULT_MAX_TRAINING_SESSIONS))
-    try:
-        value = int(raw.strip())
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise ValueError(
-            f"{VARIABLE}={raw!r} is not a number of sessions: it takes a whole number, 1 or more "
-            f"(how many browser sessions may train at once; {DEFAULT_MAX_TRAINING_SESSIONS} when unset). "
-            "Fix it and restart the server."
-        )
-    return value
+class TrainingSlots:
+    def __init__(self, size: int, stale_seconds: float = STALE_SECONDS, clock=time.monotonic):
+        self.size = size
+        self.stale_seconds = stale_seconds
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._holders: dict[str, float] = {}  # session id → last tick
+        self._waiting: dict[str, float] = {}  # session id → last ask, in order of arrival
+        self._training: set[str] = set()  # holders inside training(): never stale
 
+    def acquire(self, session_id: str) -> int:
+        """0 if `session_id` holds a slot (now or already); else its place in the queue (1 = next).
+        Sessions are served in order of arrival; calling again keeps the place."""
+        with self._lock:
+            now = self._clock()
+            for table in (self._holders, self._waiting):
+                for sid, seen in list(table.items()):
+                    if now - seen > self.stale_seconds and sid not in self._training:
+                        del table[sid]
+            if session_id in self._holders:
+                self._holders[session_id] = now
+                return 0
+            self._waiting[session_id] = now  # a key already present keeps its place
+            place = list(self._waiting).index(session_id)
+            free = self.size - len(self._holders)
+            if place < free:
+                del self._waiting[session_id]
+                self._holders[session_id] = now
+                return 0
+            return place - free + 1
 
-MAX_TRAINING_SESSIONS = max_training_sessions()  # checked when the server starts
+    @contextmanager
+    def training(self, session_id: str) -> Iterator[None]:
+        """Around a tick's training: the slot is not taken back while it trains, however long that
+        takes, and its staleness counts from the end of the tick."""
+        with self._lock:
+            self._training.add(session_id)
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._training.discard(session_id)
+                if session_id in self._holders:
+                    self._holders[session_id] = self._clock()
+
+    def release(self, session_id: str) -> None:
+        with self._lock:
+            self._holders.pop(session_id, None)
+            self._waiting.pop(session_id, None)
+
+    def holders(self) -> int:
+        with self._lock:
+            return len(self._holders)
 
 
 @st.cache_resource

@@ -1,6 +1,5 @@
 """Where the page keeps things: the shared read-only dataset (cached once per process) and each
-browser session's runs and their training worker (in `st.session_state`, so sessions never see
-each other's models)."""
+browser session's runs (in `st.session_state`, so sessions never see each other's models)."""
 
 from __future__ import annotations
 
@@ -10,9 +9,7 @@ import streamlit as st
 
 from explorer import data as data_module
 from explorer import weights
-from explorer.live import Trainer
 from explorer.training import Run, RunConfig
-from explorer.ui import capacity
 
 @st.cache_resource(show_spinner="Loading the toy dataset…")
 def toy_dataset() -> data_module.Dataset:
@@ -25,26 +22,29 @@ def toy_counts() -> weights.ClassCounts:
     return weights.count_pixels(dataset.train_masks, dataset.num_classes)
 
 
+def mark_full_run() -> None:
+    """Called at the top of app.py: fragment-only reruns never get here."""
+    st.session_state.full_run = True
+
+
+def is_full_run() -> bool:
+    """True once per full run of the page (the first fragment call after mark_full_run)."""
+    return st.session_state.pop("full_run", False)
+
+
 def runs() -> dict[str, Run]:
     return st.session_state.setdefault("runs", {})
 
 
 def runs_lock() -> threading.RLock:
-    """Held around every change to the session's runs: by the worker during a round of steps, by
-    the page while it builds or reconfigures runs, so a change lands between two rounds.
+    """Held around every change to the session's runs (reconfigure, train, reset, snapshot).
 
-    Streamlit's fast reruns (its default) also start a new script run in a new thread while the
-    interrupted one goes on until its next Streamlit call: without the lock two script runs could
-    reconfigure the same runs at once. Created by the session's first run, before any rerun can
-    overlap it."""
+    Streamlit's fast reruns (its default) start the new script run at once in a new thread when a
+    widget changes, while the interrupted run goes on until its next Streamlit call: a tick still
+    training, or a sync still reconfiguring. Without the lock two threads would change the same
+    runs at once (a slider moved twice quickly left the loss on one value and the sidebar on
+    another). Created by the session's first run, before any rerun can overlap it."""
     return st.session_state.setdefault("_runs_lock", threading.RLock())
-
-
-def trainer() -> Trainer:
-    """The session's training worker (explorer.live): its thread runs only while there is work."""
-    if "trainer" not in st.session_state:
-        st.session_state.trainer = Trainer(capacity.session_id(), runs(), runs_lock(), capacity.slots())
-    return st.session_state.trainer
 
 
 def sync_runs(configs: dict[str, RunConfig], dataset: data_module.Dataset) -> dict[str, Run]:
@@ -52,9 +52,7 @@ def sync_runs(configs: dict[str, RunConfig], dataset: data_module.Dataset) -> di
     fresh run from the shared initial weights; anything else carries on from the current weights
     (`Run.reconfigure` marks the change on the curves)."""
     with runs_lock():
-        current = _sync_runs(runs(), configs, dataset)
-        trainer().publish()
-        return current
+        return _sync_runs(runs(), configs, dataset)
 
 
 def _sync_runs(current: dict[str, Run], configs: dict[str, RunConfig], dataset: data_module.Dataset) -> dict[str, Run]:
