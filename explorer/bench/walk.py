@@ -214,7 +214,7 @@ def _option_value(widget, label: str):
             value = convert(label)
             if str(widget.format_func(value)) == label:
                 return value
-        except (TypeError, ValueError):
+        except Exception:  # noqa: BLE001  (the page's format_func may take only its own options)
             continue
     return label
 
