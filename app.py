@@ -10,6 +10,7 @@ st.caption("Train a small U-Net on deliberately imbalanced data and watch what e
 with st.spinner("Loading TensorFlow (a few seconds, once per server)…"):
     from explorer.training import describe_device
     from explorer.ui import (
+        capacity,
         dataset_view,
         export_view,
         link,
@@ -21,6 +22,12 @@ with st.spinner("Loading TensorFlow (a few seconds, once per server)…"):
         traps_view,
         upload_view,
     )
+
+try:
+    capacity.slots()
+except ValueError as error:  # a misconfigured server: say what to set rather than fail later
+    st.error(str(error), icon=":material/settings:")
+    st.stop()
 
 session.mark_full_run()
 # The user's image–mask pairs when "Train on these images" is on, else the toy dataset.

@@ -1,10 +1,11 @@
 """A cap on how many browser sessions train at once, shared by the whole server process.
 
 Every training step uses all cores, so N sessions training together each run N times slower.
-With the cap, the first MAX_TRAINING_SESSIONS sessions that press Train hold a slot until they
-pause or finish; the others wait, and the page says so, instead of slowing everyone down. A slot
-whose session stopped ticking (tab closed) is taken back STALE_SECONDS after its last tick ended;
-a tick that is still training (tracing the step on a loaded CPU can take longer) keeps its slot.
+With the cap (EXPLORER_MAX_TRAINING_SESSIONS), the first sessions that press Train or Step hold a
+slot until they pause or their steps are done; the others wait, and the page says so, instead of
+slowing everyone down. A slot whose session stopped ticking (tab closed) is taken back
+STALE_SECONDS after its last tick ended; a tick that is still training (tracing the step on a
+loaded CPU can take longer) keeps its slot.
 """
 
 from __future__ import annotations
@@ -18,8 +19,27 @@ from contextlib import contextmanager
 
 import streamlit as st
 
-MAX_TRAINING_SESSIONS = int(os.environ.get("EXPLORER_MAX_TRAINING_SESSIONS", "2"))
+CAP_VARIABLE = "EXPLORER_MAX_TRAINING_SESSIONS"
+DEFAULT_CAP = 2
 STALE_SECONDS = 10.0
+
+
+def configured_cap(environ=os.environ) -> int:
+    """The cap the server was started with; ValueError saying what to set when it is not a whole
+    number of at least 1 (0 would let nobody train, ever)."""
+    text = environ.get(CAP_VARIABLE, "").strip()
+    if not text:
+        return DEFAULT_CAP
+    try:
+        cap = int(text)
+    except ValueError:
+        cap = 0
+    if cap < 1:
+        raise ValueError(
+            f"{CAP_VARIABLE}={text!r} is not a whole number of at least 1. It caps how many browser sessions "
+            f"train at once: set it to 1, 2, … (or unset it for {DEFAULT_CAP}) and restart the server."
+        )
+    return cap
 
 
 class TrainingSlots:
@@ -79,7 +99,8 @@ class TrainingSlots:
 
 @st.cache_resource
 def slots() -> TrainingSlots:
-    return TrainingSlots(MAX_TRAINING_SESSIONS)
+    """The server's slots; ValueError (not cached) while the cap is misconfigured."""
+    return TrainingSlots(configured_cap())
 
 
 def session_id() -> str:

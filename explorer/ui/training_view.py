@@ -51,6 +51,7 @@ def _request_steps(steps: int) -> None:
 
 
 def _reset() -> None:
+    st.session_state.pop("pending_steps", None)
     _each_run(Run.reset)
     st.session_state.training = False
     capacity.slots().release(capacity.session_id())
@@ -58,32 +59,42 @@ def _reset() -> None:
 
 def live(dataset: Dataset, settings: TrainingSettings) -> None:
     training = st.session_state.get("training", False)
+    # Step asks for a training slot like Train: a session that has to wait ticks until it gets one.
+    waiting = bool(st.session_state.get("pending_steps")) and capacity.slots().acquire(capacity.session_id()) > 0
     # Outside the fragment: moving it reruns the page, so the surfaces' per-pixel maps of the
     # same image follow (a full rerun trains nothing; it waits at most for a tick in flight).
     image_index = st.slider("Validation image", 0, len(dataset.val_images) - 1, 0, key="val_image")
-    st.fragment(_live, run_every=TICK_SECONDS if training else None)(dataset, settings, image_index)
+    st.fragment(_live, run_every=TICK_SECONDS if training or waiting else None)(dataset, settings, image_index)
 
 
 def _live(dataset: Dataset, settings: TrainingSettings, image_index: int) -> None:
     runs = session.runs()
     training = st.session_state.get("training", False)
     full_run = session.is_full_run()
+    pending = st.session_state.get("pending_steps", 0)
     status = st.empty()  # one fixed slot for the compile spinner and the busy message: nothing below moves
-    # Only the fragment's own reruns train, so a full rerun (a button, a slider) finishes at once.
-    # The slot is asked for before drawing, so a waiting session's message is back in its place at
-    # once instead of blinking out while the tick redraws.
+    # Only the fragment's own reruns train ticks, so a full rerun (a button, a slider) finishes at
+    # once; the steps of a Step click train in the run it causes. The slot is asked for before
+    # drawing, so a waiting session's message is back in its place at once instead of blinking
+    # out while the tick redraws.
+    slots, session_id = capacity.slots(), capacity.session_id()
     place = None
-    if training and not full_run:
-        slots, session_id = capacity.slots(), capacity.session_id()
+    if pending or (training and not full_run):
         place = slots.acquire(session_id)
         if place:
             status.info(
-                f"The server is busy: {capacity.MAX_TRAINING_SESSIONS} sessions are training. Yours waits "
-                f"(place {place} in the queue) and starts by itself when one pauses or finishes.",
+                f"The server is busy: {slots.size} sessions are training. Yours waits (place {place} in the "
+                "queue) and starts by itself when one pauses or finishes.",
                 icon=":material/hourglass_top:",
             )
-    if steps := st.session_state.pop("pending_steps", 0):
-        _advance(status, runs, steps, settings.max_steps, evaluate_every=1)
+    if pending and place == 0:
+        del st.session_state["pending_steps"]
+        with slots.training(session_id):
+            _advance(status, runs, pending, settings.max_steps, evaluate_every=1)
+        if not training:
+            slots.release(session_id)  # the steps are done: the slot goes to the next session
+            if not full_run:
+                st.rerun()  # the page, so this fragment stops ticking for a slot
 
     _progress(runs, dataset, settings)
     st.plotly_chart(
@@ -94,7 +105,7 @@ def _live(dataset: Dataset, settings: TrainingSettings, image_index: int) -> Non
 
     # The tick trains after drawing: the page is fresh while it trains (Streamlit fades what a
     # running fragment has not redrawn yet) and the next tick draws the result.
-    if place == 0:
+    if training and not full_run and place == 0:
         with slots.training(session_id):
             _advance(status, runs, settings.steps_per_tick, settings.max_steps, settings.evaluate_every)
         if all(r.state.halted or r.state.step >= settings.max_steps for r in runs.values()):
