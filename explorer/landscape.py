@@ -118,9 +118,9 @@ def landscape(
     # A private copy of the loss at its current parameters: a slider moved during the computation
     # changes the run's loss, not this landscape.
     frozen = losses.get(loss.loss_id, **loss.params)
-    num_classes = model.output_shape[-1]
     x_batch = tf.constant(np.asarray(images, dtype=np.float32))
-    y_batch = tf.one_hot(tf.constant(np.asarray(masks).astype(np.int32)), num_classes)
+    # Integer masks, as in training: a loss with an ignore_index (a void label) takes no one-hot target.
+    y_batch = tf.constant(np.asarray(masks).astype(np.int32))
     w_t = [tf.constant(w) for w in weights]
     d1_t = [tf.constant(d) for d in d1]
     d2_t = [tf.constant(d) for d in d2]

@@ -11,6 +11,7 @@ from plotly.subplots import make_subplots
 # Colours of the error map: true positive, false positive, false negative, true negative.
 OUTCOME_COLORS = {"hit": "#2ca02c", "false alarm": "#d62728", "missed": "#1f77b4", "other": "#f2f2f2"}
 RUN_DASHES = ("solid", "dash", "dot")
+VOID_COLOR = "#ffffff"  # void (ignored) pixels of a mask: white, a colour no class gets by default
 
 
 def hex_to_rgb(color: str) -> tuple[int, int, int]:
@@ -18,10 +19,16 @@ def hex_to_rgb(color: str) -> tuple[int, int, int]:
     return tuple(int(color[i : i + 2], 16) for i in (0, 2, 4))
 
 
-def colorize(mask: np.ndarray, colors: Sequence[str]) -> np.ndarray:
-    """Index mask (H, W) → RGB uint8 image in the class colours."""
+def colorize(mask: np.ndarray, colors: Sequence[str], ignore_index: int | None = None) -> np.ndarray:
+    """Index mask (H, W) → RGB uint8 image in the class colours; pixels equal to ``ignore_index``
+    (a void label) in VOID_COLOR."""
     palette = np.array([hex_to_rgb(c) for c in colors], dtype=np.uint8)
-    return palette[mask]
+    if ignore_index is None:
+        return palette[mask]
+    void = np.asarray(mask) == ignore_index
+    image = palette[np.where(void, 0, mask)]
+    image[void] = hex_to_rgb(VOID_COLOR)
+    return image
 
 
 def outcome_map(truth: np.ndarray, prediction: np.ndarray, class_index: int) -> np.ndarray:

@@ -27,6 +27,11 @@ Masks are kept as *codes*: for an index mask the code is the class index itself;
 it is the colour's entry in the palette found over all the masks, and a mapping (colour → class,
 editable on the page) turns codes into classes. Statistics are counted by
 :func:`explorer.weights.count_pixels` on the mapped masks, exactly as for the toy dataset.
+
+Void: the value ``VOID`` (255) in an 8-bit index mask that otherwise holds classes stays ``VOID``
+(its code and its class), and a colour can be mapped to ``VOID``. Void pixels count in no class
+count, weight, loss or metric: the counts skip them, and a dataset that holds any has
+``ignore_index=VOID``.
 """
 
 from __future__ import annotations
@@ -61,6 +66,8 @@ MAX_ENTRY_BYTES = 64 * 2**20  # uncompressed, one entry (a 4096×4096 RGBA BMP)
 MAX_RATIO = 200  # uncompressed ÷ compressed, for entries above RATIO_CHECKED_ABOVE
 RATIO_CHECKED_ABOVE = 2**20  # small entries may compress well (a blank BMP mask); bombs are large
 MAX_CLASSES = 64
+VOID = 255  # the void ('ignore') label of PASCAL VOC and Cityscapes: its pixels count nowhere
+VOC_BOUNDARY = "#e0e0c0"  # PASCAL VOC's void colour: void by default in a colour mask's table
 MAX_COLOURS = 64  # distinct colours over all colour masks (several colours may map to one class)
 MIN_PAIRS = 5  # image–mask pairs to train on: at least 3 training and MIN_VAL validation images
 MIN_VAL = 2  # the page's validation-image slider needs two images
@@ -450,12 +457,17 @@ def _index_values(values: np.ndarray, name_bits: str, warnings: list[str], lossy
         warnings.append(f"read as a binary mask: {full} → class 1 (it holds only 0 and {full})")
         return (values == full).astype(np.uint8)
     n = len(distinct)
+    looks_void = high == VOID and n > 1 and distinct[-2] < MAX_CLASSES
+    # Only 8-bit masks have a void value: in a 16- or 32-bit mask 255 may be a real id.
+    if looks_void and name_bits == "8-bit":
+        warnings.append(f"{VOID} read as void: those pixels count in no loss, metric, class count or weight")
+        return values.astype(np.uint8)
     if lossy:
         hint = " JPEG compression created in-between values at the edges: save masks as PNG."
     elif n == 1:
         hint = f" Save the class index of each pixel (0..{MAX_CLASSES - 1}) instead of {high}."
-    elif high == 255 and n <= MAX_CLASSES:
-        hint = " 255 often marks 'void' pixels (PASCAL VOC): give them a class, for example mask[mask == 255] = 0."
+    elif looks_void:
+        hint = f" {VOID} is read as void (ignored) only in an 8-bit mask: save it as an 8-bit PNG, or give those pixels a class."
     elif n <= MAX_CLASSES:
         hint = f" Its {n} distinct values look like scaled labels or ids: map them to 0..{n - 1}."
     else:
@@ -543,7 +555,8 @@ class MaskSet:
 
     ``colours``: for colour masks, each code's colour ('#rrggbb'); for index masks, the class
     colours of a P-mode palette when the masks had one, else empty. ``code_pixels``: pixels per
-    code over all masks."""
+    code over all masks; ``void_code_pixels``: pixels of index masks that hold ``VOID`` itself
+    (which has no code of its own: colour masks make a colour void through the mapping)."""
 
     names: tuple[str, ...]
     paths: tuple[str, ...]
@@ -553,6 +566,7 @@ class MaskSet:
     code_pixels: np.ndarray
     warnings: tuple[Problem, ...] = ()
     keys: tuple[int, ...] = ()  # colour masks: each code's packed RGBA key
+    void_code_pixels: int = 0
 
     def __len__(self) -> int:
         return len(self.codes)
@@ -563,33 +577,44 @@ class MaskSet:
 
     @property
     def total_pixels(self) -> int:
-        return int(self.code_pixels.sum())
+        """Every pixel of the masks, void ones included."""
+        return int(self.code_pixels.sum()) + self.void_code_pixels
+
+    def void_pixels(self, mapping: Sequence[int]) -> int:
+        """Pixels that are void under ``mapping``: an index mask's VOID, or a colour mapped to VOID."""
+        return self.void_code_pixels + int(self.code_pixels[np.asarray(mapping) == VOID].sum())
 
     def default_mapping(self) -> np.ndarray:
-        """Code → class. Index masks: the identity. Colour masks: black (if present) is class 0,
-        then the colours by decreasing pixel count."""
+        """Code → class. Index masks: the identity. Colour masks: VOC_BOUNDARY (if present) is void,
+        black (if present) class 0, then the other colours by decreasing pixel count."""
         if self.kind == "index":
             return np.arange(self.num_codes, dtype=np.int64)
-        order = sorted(range(self.num_codes), key=lambda c: (self.colours[c] != "#000000", -int(self.code_pixels[c]), c))
-        mapping = np.empty(self.num_codes, dtype=np.int64)
-        mapping[order] = np.arange(self.num_codes)
+        order = sorted(
+            (c for c in range(self.num_codes) if self.colours[c] != VOC_BOUNDARY),
+            key=lambda c: (self.colours[c] != "#000000", -int(self.code_pixels[c]), c),
+        )
+        mapping = np.full(self.num_codes, VOID, dtype=np.int64)
+        mapping[order] = np.arange(len(order))
         return mapping
 
     def check_mapping(self, mapping: Sequence[int], requested_classes: int = 0) -> int:
-        """The number of classes K for ``mapping`` (``requested_classes``, or the largest class + 1);
-        UploadError when a class is out of 0..K−1 or K is outside 1..MAX_CLASSES."""
+        """The number of classes K for ``mapping`` (``requested_classes``, or the largest class + 1;
+        VOID is no class); UploadError when a class is out of 0..K−1, K is outside 1..MAX_CLASSES or
+        every pixel is void."""
         mapping = np.asarray(mapping, dtype=np.int64)
         if mapping.shape != (self.num_codes,):
             raise UploadError(f"The colour table has {mapping.shape[0] if mapping.ndim else 0} rows for {self.num_codes} colours: upload the masks again.")
         if mapping.size and mapping.min() < 0:
             raise UploadError("A class in the colour table is negative: classes are 0, 1, 2, …")
-        used = mapping[self.code_pixels > 0]
-        largest = int(used.max()) if used.size else 0
+        used = mapping[(self.code_pixels > 0) & (mapping != VOID)]
+        if not used.size:
+            raise UploadError("Every colour is marked void, so no pixel has a class. Untick void for the colours of your classes.")
+        largest = int(used.max())
         num_classes = int(requested_classes) if requested_classes else largest + 1
         if num_classes > MAX_CLASSES or largest >= MAX_CLASSES:
             raise UploadError(f"At most {MAX_CLASSES} classes are supported; these masks would need {max(num_classes, largest + 1)}. Merge classes.")
         if largest >= num_classes:
-            code = int(np.flatnonzero((mapping >= num_classes) & (self.code_pixels > 0))[0])
+            code = int(np.flatnonzero((mapping >= num_classes) & (mapping != VOID) & (self.code_pixels > 0))[0])
             where = next(self.names[i] for i, c in enumerate(self.codes) if np.any(c == code))
             what = f"the colour {self.colours[code]} is mapped to class {mapping[code]}" if self.kind == "colour" else f"it holds class {code}"
             raise UploadError(
@@ -598,14 +623,19 @@ class MaskSet:
             )
         return num_classes
 
+    def class_mask(self, index: int, mapping: Sequence[int]) -> np.ndarray:
+        """Mask ``index`` as classes (uint8), void pixels VOID."""
+        return _lookup(mapping)[self.codes[index]]
+
     def class_masks(self, mapping: Sequence[int]) -> Iterator[np.ndarray]:
-        lookup = np.asarray(mapping, dtype=np.uint8)
+        lookup = _lookup(mapping)
         for codes in self.codes:
             yield lookup[codes]
 
     def counts(self, mapping: Sequence[int], num_classes: int) -> weights.ClassCounts:
-        """Class statistics over every mask (sizes may differ), by explorer.weights."""
-        return weights.count_pixels(self.class_masks(mapping), num_classes)
+        """Class statistics over every mask (sizes may differ), by explorer.weights; void pixels
+        count nowhere."""
+        return weights.count_pixels(self.class_masks(mapping), num_classes, ignore_index=VOID)
 
     def class_colours(self, mapping: Sequence[int], num_classes: int) -> tuple[str, ...]:
         """A colour per class: the first colour mapped to it (colour masks), the P palette (index
@@ -620,6 +650,14 @@ class MaskSet:
             for c in range(min(num_classes, len(self.colours))):
                 out[c] = self.colours[c]
         return tuple(out)
+
+
+def _lookup(mapping: Sequence[int]) -> np.ndarray:
+    """Code → class as a table over every uint8 code: codes past the mapping (an index mask's VOID,
+    the only one there can be) stay VOID."""
+    table = np.full(256, VOID, dtype=np.uint8)
+    table[: len(mapping)] = np.asarray(mapping, dtype=np.int64)
+    return table
 
 
 def read_masks(entries: Sequence[Entry]) -> tuple[MaskSet, list[Problem]]:
@@ -658,7 +696,9 @@ def read_masks(entries: Sequence[Entry]) -> tuple[MaskSet, list[Problem]]:
     notes = [Problem(e.name, w) for e, m in kept for w in m.warnings]
     if kind == "index":
         codes = [m.codes for _, m in kept]
-        num_codes = max(int(c.max()) for c in codes) + 1
+        # VOID is not a class: the largest value below it gives the codes (every mask has one,
+        # since a mask of VOID alone is read as binary).
+        num_codes = max(int(c.max(initial=0, where=c != VOID)) for c in codes) + 1
         palette = next((m.palette for _, m in kept if m.palette), None)
         colours = tuple(palette[:num_codes]) if palette else ()
         if palette and len(palette) < num_codes:
@@ -689,11 +729,12 @@ def read_masks(entries: Sequence[Entry]) -> tuple[MaskSet, list[Problem]]:
     pixels = np.zeros(num_codes, dtype=np.int64)
     for c in codes:
         pixels += np.bincount(c.ravel(), minlength=num_codes)[:num_codes]
+    void = sum(int(np.count_nonzero(c == VOID)) for c in codes)  # colour codes stay below MAX_COLOURS
     for c in codes:
         c.setflags(write=False)
     pixels.setflags(write=False)
     names = tuple(e.name for e, _ in kept)
-    return MaskSet(names, tuple(e.path for e, _ in kept), kind, tuple(codes), colours, pixels, tuple(notes), keys), problems
+    return MaskSet(names, tuple(e.path for e, _ in kept), kind, tuple(codes), colours, pixels, tuple(notes), keys, void), problems
 
 
 def _nothing_read(what: str, problems: Sequence[Problem]) -> str:
@@ -868,7 +909,8 @@ def build_dataset(
     """A Dataset of the paired images (bilinear) and masks (nearest) at size×size, split into
     training and validation by a seeded permutation (at least MIN_VAL validation images). A training
     set smaller than ``min_train`` (the largest batch) is repeated whole, so every batch is full
-    and the class shares stay exactly those of the training images."""
+    and the class shares stay exactly those of the training images. Void pixels stay VOID (nearest
+    neighbour makes no new values), and the dataset's ``ignore_index`` is VOID when its masks hold any."""
     pairs = list(pairing.pairs)
     if len(pairs) < MIN_PAIRS:
         raise UploadError(
@@ -877,7 +919,7 @@ def build_dataset(
         )
     if num_classes < 2:
         raise UploadError("These masks hold a single class: there is nothing to segment. Set the number of classes to 2 or more, or check the masks.")
-    lookup = np.asarray(mapping, dtype=np.uint8)
+    lookup = _lookup(mapping)
     x = np.stack([images.small[i] for i, _ in pairs]).astype(np.float32) / 255.0
     y = np.stack([resize_mask(lookup[masks.codes[j]], size) for _, j in pairs])
     order = np.random.default_rng(seed).permutation(len(pairs))
@@ -897,6 +939,7 @@ def build_dataset(
         train_masks=arrays[1],
         val_images=arrays[2],
         val_masks=arrays[3],
+        ignore_index=VOID if np.any(y == VOID) else None,
     )
 
 
@@ -1062,6 +1105,8 @@ def prediction_probabilities(
         if masks is not None and masks.kind == "colour":
             raise UploadError("is an index mask, but the truth masks are colour masks. Save the prediction in the masks' colours, or as (H, W, C) probabilities.")
         classes = prediction.array.astype(np.int64)
+    if np.any(classes == VOID):
+        raise UploadError(f"marks pixels void ({VOID}, or a colour marked void); a prediction gives every pixel a class. Save the predicted class of each pixel.")
     if classes.max() >= num_classes:
         raise UploadError(f"predicts class {int(classes.max())}, but there are {num_classes} classes (0..{num_classes - 1}). Check the number of classes on the Masks tab.")
     return np.eye(num_classes, dtype=np.float32)[classes]
@@ -1112,7 +1157,7 @@ class LossScore:
 
 def score(truth: np.ndarray, probabilities: np.ndarray, *, class_weights: Sequence[float] | None = None, loss_ids: Sequence[str] | None = None) -> list[LossScore]:
     """Every loss of the registry (default parameters; class-weighted ones with ``class_weights``)
-    on one prediction, with per-pixel maps.
+    on one prediction, with per-pixel maps. Void pixels of ``truth`` (VOID) count in no loss.
 
     Logits are built from the probabilities as explorer/surfaces.py does, clipped to
     [EPS, 1 − EPS]: log p for softmax losses (softmax(log p) = p), logit(p) for the sigmoid
@@ -1124,10 +1169,12 @@ def score(truth: np.ndarray, probabilities: np.ndarray, *, class_weights: Sequen
     softmax_logits = np.log(p)
     sigmoid_logits = np.log(p) - np.log1p(-p)
     weights_list = None if class_weights is None else [float(w) for w in class_weights]
+    void = {"ignore_index": VOID} if np.any(np.asarray(truth) == VOID) else {}
     out = []
     for loss_id in loss_ids or list(losses.REGISTRY):
         spec = losses.REGISTRY[loss_id]
         params = {"class_weights": weights_list} if spec.uses_class_weights and weights_list is not None else {}
+        params.update(void)
         loss = losses.get(loss_id, **params)
         logits = sigmoid_logits if loss_id in surfaces.SIGMOID_LOSSES else softmax_logits
         result = maps.logit_maps(loss, logits, truth)

@@ -88,6 +88,25 @@ def test_centre_is_the_loss_at_the_weights_and_weights_are_restored(batch, loss_
         np.testing.assert_array_equal(x, y_)
 
 
+def test_a_loss_with_a_void_label_has_a_landscape_that_ignores_void_pixels(batch):
+    """Runs on uploaded masks with void pixels carry a loss with ignore_index, which takes integer
+    masks only: the landscape must hand it those, and the void pixels must not count."""
+    images, masks = batch
+    void = masks.copy()
+    void[:, :3] = 255
+    model = unet(seed=1)
+    loss = losses.get("ce", ignore_index=255)
+    scape = landscape.landscape(model, loss, images, void, steps=3, span=0.5)
+    logits = model(images, training=False)
+    direct = float(loss(tf.constant(void.astype(np.int32)), logits))
+    assert scape.center() == pytest.approx(direct, rel=1e-5)
+    # The same as plain cross-entropy over the pixels that are not void.
+    valid = void != 255
+    log_p = tf.nn.log_softmax(logits).numpy()
+    picked = np.take_along_axis(log_p, np.where(valid, void, 0)[..., None].astype(np.int64), -1)[..., 0]
+    assert direct == pytest.approx(-picked[valid].mean(), rel=1e-4)
+
+
 def test_a_model_with_batch_normalization_uses_its_moving_statistics(batch):
     """Before: a U-Net with batch normalization (a page setting) had no landscape at all."""
     images, masks = batch

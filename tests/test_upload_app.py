@@ -348,3 +348,97 @@ def test_prediction_is_scored_under_every_loss_and_bad_predictions_are_refused()
     assert_no_exception(at)
     assert "upload_pixel_maps" in charts(at)
     assert_runs_kept(at, before)
+
+
+# -- void pixels ------------------------------------------------------------------------------------------
+
+
+def void_pairs_zip(count: int = 8) -> tuple[bytes, list[np.ndarray]]:
+    """Image–mask pairs whose masks have a void (255) border two pixels wide, as PASCAL VOC's."""
+    rng = np.random.default_rng(2)
+    files, masks = {}, []
+    for i in range(count):
+        mask = index_mask(48, 40, 3, seed=10 + i)
+        image = (rng.random((48, 40, 3)) * 80).astype(np.uint8)
+        image[mask == 1] = (220, 60, 60)
+        image[mask == 2] = (60, 60, 220)
+        mask[:2], mask[-2:], mask[:, :2], mask[:, -2:] = 255, 255, 255, 255
+        masks.append(mask)
+        files[f"images/{i:04d}.png"] = encode(image)
+        files[f"masks/{i:04d}.png"] = encode(mask)
+    return zip_of(files), masks
+
+
+def texts(at: AppTest) -> str:
+    return "\n".join([m.value for m in at.markdown] + [c.value for c in at.caption])
+
+
+def test_masks_with_a_void_border_train_the_runs_and_show_the_void_share():
+    at = fresh_app()
+    data, masks = void_pairs_zip()
+    upload(at, "upload_masks", [("voc.zip", data, "application/zip")])
+    assert not at.error
+    assert any("255 read as void" in w.value for w in at.warning)
+    table = class_table(at)
+    assert len(table) == 3  # 255 is no class
+    expected = weights.count_pixels(masks, 3, ignore_index=255)
+    np.testing.assert_array_equal(table["pixels"].to_numpy(), expected.pixels)
+    void = sum(int((m == 255).sum()) for m in masks)
+    assert f"void: {100 * void / sum(m.size for m in masks):.1f} % of pixels ({void:,}), ignored" in texts(at)
+    [weight_table] = weights_table(at, table["class"])
+    assert np.isfinite(weight_table.to_numpy(dtype=float)).all()
+    # A prediction scored against a void-bordered mask: the border counts in no loss.
+    probabilities = np.random.default_rng(0).dirichlet(np.ones(3), size=masks[0].shape).astype(np.float32)
+    upload(at, "upload_prediction", [("0000_probs.npy", npy(probabilities), "application/octet-stream")])
+    assert not at.error
+    scores = next(d.value for d in at.dataframe if list(d.value.columns) == ["loss", "id", "kind", "value"])
+    assert np.isfinite(scores["value"].to_numpy(dtype=float)).all()
+    valid = masks[0] != 255
+    p_true = np.take_along_axis(probabilities, np.where(valid, masks[0], 0)[..., None].astype(np.int64), -1)[..., 0]
+    ce = float(scores.loc[scores["id"] == "ce", "value"].iloc[0])
+    assert ce == pytest.approx(-np.log(p_true[valid]).mean(), rel=1e-4)
+
+    at.toggle(key="upload_train").set_value(True).run()
+    assert_no_exception(at)
+    runs = at.session_state["runs"]
+    dataset = runs["A"].data
+    assert all(run.data is dataset for run in runs.values())
+    assert dataset.ignore_index == 255 and (dataset.train_masks[:, 0] == 255).all()
+    assert all(run.loss.params.get("ignore_index") == 255 for run in runs.values())
+    # The dataset panel says how much of the training pixels is void; its shares leave it out.
+    train_void = int((dataset.train_masks == 255).sum())
+    assert f"Training masks: void: {100 * train_void / dataset.train_masks.size:.1f} % of pixels" in texts(at)
+    at.button(key="step").click().run()
+    assert_no_exception(at)
+    for run in runs.values():
+        assert run.state.step > 0 and np.isfinite(run.state.loss_values).all()
+
+
+def test_a_colour_is_marked_void_in_the_colour_table():
+    at = fresh_app()
+    palette = np.array([(0, 0, 0), (255, 0, 0), (0, 0, 255)], np.uint8)
+    arrays = [index_mask(40, 48, 3, 3), index_mask(40, 48, 3, 4)]
+    rgbs = [palette[a] for a in arrays]
+    for rgb in rgbs:
+        rgb[:, :4] = (255, 255, 0)  # an 'ignore' band in yellow
+        rgb[:2] = (224, 224, 192)  # PASCAL VOC's boundary colour
+    upload(at, "upload_masks", [png_file(f"c{i}.png", encode(rgb)) for i, rgb in enumerate(rgbs)])
+    [editor] = at.data_editor
+    colours = list(editor.value["colour"])
+    void = dict(zip(colours, editor.value["void"]))
+    assert void == {"#000000": False, "#ff0000": False, "#0000ff": False, "#ffff00": False, "#e0e0c0": True}
+    assert len(class_table(at)) == 4  # black, red, blue, yellow; the VOC colour is void
+    total = sum(a.size for a in arrays)
+    voc = 2 * 48 * 2
+    yellow_class = int(editor.value["class"][colours.index("#ffff00")])
+
+    at.session_state[editor.key] = {"edited_rows": {colours.index("#ffff00"): {"void": True}}, "added_rows": [], "deleted_rows": []}
+    at.run()
+    assert_no_exception(at)
+    assert not at.error
+    table = class_table(at)
+    # Yellow's class keeps its number but has no pixels left (renumbering is the user's choice, as for a merge).
+    assert len(table) == 4 and table["pixels"][yellow_class] == 0
+    yellow = 2 * (40 - 2) * 4
+    assert table["pixels"].sum() == total - voc - yellow
+    assert f"void: {100 * (voc + yellow) / total:.1f} % of pixels ({voc + yellow:,}), ignored" in texts(at)

@@ -419,8 +419,9 @@ def test_palette_mode_mask_with_the_void_value_255():
     mask = index_mask(32, 32, classes=3)
     mask[0, :] = 255
     image = Image.fromarray(mask).convert("P")
-    message = refusal(uploads.decode_mask, encode(image), "voc.png")
-    assert "255 often marks 'void'" in message and "mask[mask == 255] = 0" in message
+    decoded = uploads.decode_mask(encode(image), "voc.png")
+    assert decoded.kind == "index" and np.array_equal(decoded.codes, mask)
+    assert any("255 read as void" in w and "no loss, metric, class count or weight" in w for w in decoded.warnings)
 
 
 def test_animated_gif_and_multipage_tiff():
@@ -732,6 +733,122 @@ def test_score_of_a_perfect_hard_prediction_is_near_zero_for_ce_and_dice():
     assert scores["ce"].value < 1e-4 and scores["dice"].value < 1e-3
 
 
+# -- void pixels ----------------------------------------------------------------------------------------
+
+
+def bordered(mask: np.ndarray, width: int = 2) -> np.ndarray:
+    """``mask`` with a void (255) border ``width`` pixels wide, as PASCAL VOC draws around objects."""
+    out = mask.copy()
+    out[:width], out[-width:], out[:, :width], out[:, -width:] = 255, 255, 255, 255
+    return out
+
+
+def test_index_masks_with_a_void_border_give_classes_void_and_counts_without_it():
+    arrays = [bordered(index_mask(32, 40, 3, seed=i)) for i in range(6)]
+    decoded = uploads.decode_mask(encode(arrays[0]), "0.png")
+    assert decoded.kind == "index" and np.array_equal(decoded.codes, arrays[0])
+    masks, problems = uploads.read_masks([entry(f"{i}.png", encode(a)) for i, a in enumerate(arrays)])
+    assert problems == [] and masks.num_codes == 3  # 255 is no code: three classes, not 256
+    assert [n.name for n in masks.warnings] == [f"{i}.png" for i in range(6)]
+    assert all("255 read as void" in n.message for n in masks.warnings)
+    void = sum(int((a == 255).sum()) for a in arrays)
+    mapping = masks.default_mapping()
+    assert masks.void_pixels(mapping) == void and masks.total_pixels == sum(a.size for a in arrays)
+    k = masks.check_mapping(mapping)
+    assert k == 3
+    counts = masks.counts(mapping, k)
+    np.testing.assert_array_equal(counts.pixels, [sum(int((a == c).sum()) for a in arrays) for c in range(3)])
+    assert counts.total_pixels == masks.total_pixels - void
+    np.testing.assert_allclose(counts.frequencies.sum(), 1.0)
+    assert np.isfinite(weights.class_weights(counts, "balanced").weights).all()
+
+
+def test_dataset_of_void_bordered_masks_has_ignore_index_and_keeps_the_border_void():
+    arrays = [bordered(index_mask(48, 40, 3, seed=i), width=3) for i in range(6)]
+    masks, _ = uploads.read_masks([entry(f"{i}.png", encode(a)) for i, a in enumerate(arrays)])
+    images, _ = uploads.read_images([entry(f"{i}.png", encode(np.zeros((48, 40, 3), np.uint8))) for i in range(6)])
+    dataset = uploads.build_dataset(images, masks, uploads.pair(images, masks), masks.default_mapping(), 3, ("bg", "a", "b"), ("#000000",) * 3)
+    assert dataset.ignore_index == uploads.VOID == 255
+    for y in (dataset.train_masks, dataset.val_masks):
+        assert set(np.unique(y)) <= {0, 1, 2, 255}
+        # Resized 40 → 64 wide and 48 → 64 high, nearest-neighbour: the border stays void all round.
+        assert (y[:, 0] == 255).all() and (y[:, -1] == 255).all() and (y[:, :, 0] == 255).all() and (y[:, :, -1] == 255).all()
+        assert (y[:, 8:-8, 8:-8] != 255).all()
+    # The same masks without a border: no void label.
+    plain, _ = uploads.read_masks([entry(f"{i}.png", encode(index_mask(48, 40, 3, seed=i))) for i in range(6)])
+    dataset = uploads.build_dataset(images, plain, uploads.pair(images, plain), plain.default_mapping(), 3, ("bg", "a", "b"), ("#000000",) * 3)
+    assert dataset.ignore_index is None and plain.void_pixels(plain.default_mapping()) == 0
+
+
+def test_binary_masks_of_0_and_255_or_255_alone_are_still_binary():
+    binary = (index_mask(classes=2) * 255).astype(np.uint8)
+    for mask in (binary, np.full((16, 16), 255, np.uint8)):
+        decoded = uploads.decode_mask(encode(mask), "bin.png")
+        assert np.array_equal(decoded.codes, mask // 255)
+        assert any("255 → class 1" in w for w in decoded.warnings)
+        assert not any("void" in w for w in decoded.warnings)
+
+
+def test_255_is_void_only_in_8_bit_masks_and_only_next_to_classes():
+    mask16 = bordered(index_mask(classes=3)).astype(np.uint16)
+    message = refusal(uploads.decode_mask, encode(Image.fromarray(mask16)), "m16.png")
+    assert "16-bit" in message and "only in an 8-bit mask" in message
+    assert_helpful(message)
+    # 65535 with classes is not void either (and 0/65535 alone stays binary).
+    mask16[0, 0] = 65535
+    assert "values up to 65535" in refusal(uploads.decode_mask, encode(Image.fromarray(mask16)), "m16.png")
+    # 255 next to a value that is no class: refused, not void.
+    scaled = index_mask(classes=3) * 100
+    scaled[0] = 255
+    assert "values up to 255" in refusal(uploads.decode_mask, encode(scaled), "scaled.png")
+
+
+def test_a_colour_marked_void_leaves_its_pixels_out_of_the_counts():
+    (rgb, classes) = colour_mask(1)
+    rgb[:, :2] = (255, 255, 0)  # a yellow 'ignore' band
+    masks, _ = uploads.read_masks([entry("a.png", encode(rgb))])
+    mapping = masks.default_mapping()
+    assert uploads.VOID not in mapping  # no colour is void unless marked
+    yellow = masks.colours.index("#ffff00")
+    mapping[yellow] = uploads.VOID
+    kept = [c for c in range(masks.num_codes) if c != yellow]
+    mapping[kept] = np.unique(mapping[kept], return_inverse=True)[1]  # the other colours: classes 0..2
+    k = masks.check_mapping(mapping)
+    assert k == 3  # void is not a class
+    assert masks.void_pixels(mapping) == 2 * rgb.shape[0]
+    [mask] = masks.class_masks(mapping)
+    assert (mask[:, :2] == uploads.VOID).all() and (mask[:, 2:] != uploads.VOID).all()
+    counts = masks.counts(mapping, k)
+    assert counts.total_pixels == rgb.shape[0] * (rgb.shape[1] - 2)
+    black = int(mapping[masks.colours.index("#000000")])
+    assert counts.pixels[black] == (classes[:, 2:] == 0).sum()
+    # Every colour void: no class left, refused.
+    assert "Untick void" in refusal(masks.check_mapping, np.full(masks.num_codes, uploads.VOID))
+
+
+def test_pascal_voc_boundary_colour_starts_void():
+    rgb, _ = colour_mask(2)
+    rgb[:3] = (224, 224, 192)
+    masks, _ = uploads.read_masks([entry("voc.png", encode(rgb))])
+    mapping = masks.default_mapping()
+    assert mapping[masks.colours.index(uploads.VOC_BOUNDARY)] == uploads.VOID
+    assert sorted(int(m) for m in mapping if m != uploads.VOID) == [0, 1, 2]
+    assert masks.check_mapping(mapping) == 3 and masks.void_pixels(mapping) == 3 * rgb.shape[1]
+
+
+def test_score_leaves_void_pixels_out_of_every_loss():
+    rng = np.random.default_rng(1)
+    truth = bordered(index_mask(24, 32, 3))
+    valid = truth != 255
+    p = rng.dirichlet(np.ones(3), size=truth.shape)
+    scores = {s.loss_id: s for s in uploads.score(truth, p)}
+    assert all(np.isfinite(s.value) for s in scores.values())
+    ce = scores["ce"]
+    p_true = np.take_along_axis(p, np.where(valid, truth, 0)[..., None].astype(np.int64), -1)[..., 0]
+    np.testing.assert_allclose(ce.value, -np.log(p_true[valid]).mean(), rtol=1e-4)
+    assert (ce.per_pixel[~valid] == 0).all() and (ce.gradient[~valid] == 0).all()
+
+
 # -- limits and robustness ------------------------------------------------------------------------------
 
 
@@ -775,6 +892,7 @@ def test_limits_are_consistent():
     assert uploads.MAX_IMAGE_PIXELS <= uploads.MAX_TOTAL_PIXELS
     assert Image.MAX_IMAGE_PIXELS is None or uploads.MAX_IMAGE_PIXELS < Image.MAX_IMAGE_PIXELS
     assert uploads.MAX_COLOURS <= 256 and uploads.MAX_CLASSES <= 256  # codes are uint8
+    assert uploads.MAX_CLASSES <= uploads.VOID <= 255 and uploads.MAX_COLOURS <= uploads.VOID  # void is no class and no colour code
     assert uploads.MIN_PAIRS > uploads.MIN_VAL
 
 

@@ -1,5 +1,5 @@
 """The dataset panel: a few images with their masks, the class shares and the class weights
-under every scheme, all measured from the training masks."""
+under every scheme, all measured from the training masks (void pixels left out, their share said)."""
 
 from __future__ import annotations
 
@@ -25,13 +25,31 @@ def show(dataset: Dataset, counts: weights.ClassCounts) -> None:
         images, masks = st.columns(2)
         chosen = range(PREVIEW_COUNT)
         images.image([enlarge(_to_uint8(dataset.train_images[i])) for i in chosen], caption=[f"image {i}" for i in chosen], width=110)
-        masks.image([enlarge(plots.colorize(dataset.train_masks[i], dataset.class_colors)) for i in chosen], caption=[f"mask {i}" for i in chosen], width=110)
+        masks.image([enlarge(plots.colorize(dataset.train_masks[i], dataset.class_colors, dataset.ignore_index)) for i in chosen], caption=[f"mask {i}" for i in chosen], width=110)
+        if dataset.ignore_index is not None:
+            st.caption(
+                f"{training_void(dataset)} Void pixels (white) count in no loss, metric, class share or weight: the shares and "
+                "weights below are of the other pixels."
+            )
         left, right = st.columns([3, 2])
         image_share = counts.images_containing / max(counts.num_images, 1)
         left.plotly_chart(plots.class_frequencies(dataset.class_names, dataset.class_colors, counts.frequencies, image_share), key="class_frequencies")
         right.dataframe(class_table(dataset, counts), hide_index=True)
         st.caption("Class weights under every scheme, counted over the whole training set:")
         st.dataframe(weights_frame(dataset, counts))
+
+
+def void_share(void: int, total: int) -> str:
+    """How much of the pixels is void, for the statistics: 'void: 12.3 % of pixels (…), ignored'."""
+    return f"void: {100 * void / max(total, 1):.1f} % of pixels ({void:,}), ignored"
+
+
+def training_void(dataset: Dataset) -> str:
+    """The void share of the training masks as a sentence; '' for a dataset without a void label."""
+    if dataset.ignore_index is None:
+        return ""
+    void = int(np.count_nonzero(dataset.train_masks == dataset.ignore_index))
+    return f"Training masks: {void_share(void, dataset.train_masks.size)}."
 
 
 def class_table(dataset: Dataset, counts: weights.ClassCounts) -> pd.DataFrame:

@@ -138,7 +138,7 @@ def _advance_all(runs: dict[str, Run], steps: int, max_steps: int, evaluate_ever
 def _all_background_caption(dataset: Dataset) -> str:
     """The accuracy paradox, measured: what predicting background everywhere would score."""
     masks = dataset.val_masks
-    confusion = metrics.confusion_matrix(masks, np.zeros_like(masks), dataset.num_classes)
+    confusion = metrics.confusion_matrix(masks, np.zeros_like(masks), dataset.num_classes, dataset.ignore_index)
     baseline = metrics.scores(confusion)
     return (
         f"For scale: predicting background everywhere scores pixel accuracy {baseline.pixel_accuracy:.3f} "
@@ -174,7 +174,7 @@ def _maps(runs: dict[str, Run], dataset: Dataset, image_index: int) -> None:
             probabilities = latest.probabilities[image_index]
             prediction = probabilities.argmax(-1)
             st.image(
-                [enlarge(image), enlarge(plots.colorize(truth, dataset.class_colors)), enlarge(plots.colorize(prediction, dataset.class_colors))],
+                [enlarge(image), enlarge(plots.colorize(truth, dataset.class_colors, dataset.ignore_index)), enlarge(plots.colorize(prediction, dataset.class_colors))],
                 caption=["image", "truth", "prediction"],
                 width=120,
             )

@@ -31,7 +31,7 @@ from explorer import losses, plots, surface_plots, surfaces, uploads, weights
 from explorer.data import Dataset
 from explorer.training import Run
 from explorer.ui import session
-from explorer.ui.dataset_view import enlarge
+from explorer.ui.dataset_view import enlarge, training_void, void_share
 
 _log = logging.getLogger(__name__)
 
@@ -100,12 +100,14 @@ def show(runs: dict[str, Run]) -> None:
         masks_tab, images_tab, prediction_tab = st.tabs(["Masks", "Images (train on them)", "Prediction"])
         with masks_tab:
             mask_files = st.file_uploader(
-                "Masks: index masks (values 0..K−1) or RGB colour masks; several files or a zip",
+                "Masks: index masks (values 0..K−1, 255 void) or RGB colour masks; several files or a zip",
                 type=list(uploads.MASK_EXTENSIONS), accept_multiple_files=True, key="upload_masks",
                 max_upload_size=uploads.MAX_UPLOAD_MB,
                 help=f"PNG, BMP or TIFF (JPEG is read with a warning: its compression corrupts labels). At most {uploads.MAX_FILES} files, "
                 f"{uploads.MAX_IMAGE_PIXELS / 1e6:.1f} megapixels each, {uploads.MAX_TOTAL_PIXELS / 1e6:.0f} million pixels in all, "
-                f"{uploads.MAX_CLASSES} classes. A zip may hold images/ and masks/ folders: both are read.",
+                f"{uploads.MAX_CLASSES} classes. A zip may hold images/ and masks/ folders: both are read. Void pixels count in no "
+                f"loss, metric, class share or weight: in an 8-bit index mask, {uploads.VOID} next to class values is void (PASCAL VOC's "
+                "and Cityscapes' 'ignore'); in colour masks, tick void for a colour in the colour table.",
             )
         with images_tab:
             image_files = st.file_uploader(
@@ -257,11 +259,13 @@ def _show_problems(problems, error: str | None) -> None:
 
 
 class Classes:
-    """The classes of the current masks: mapping (code → class), K, names, colours, counts."""
+    """The classes of the current masks: mapping (code → class), K, names, colours, counts (void
+    pixels left out) and the number of void pixels."""
 
     def __init__(self, masks: uploads.MaskSet, mapping: np.ndarray, num_classes: int, names: tuple[str, ...], colours: tuple[str, ...], counts: weights.ClassCounts):
         self.masks, self.mapping, self.num_classes = masks, mapping, num_classes
         self.names, self.colours, self.counts = names, colours, counts
+        self.void_pixels = masks.void_pixels(mapping)
 
     def key(self) -> tuple:
         return (id(self.masks), tuple(int(m) for m in self.mapping), self.num_classes, self.names)
@@ -306,30 +310,42 @@ def _masks_panel(state: dict, masks: uploads.MaskSet, runs: dict[str, Run]) -> C
 
 
 def _colour_table(state: dict, masks: uploads.MaskSet, default: np.ndarray) -> np.ndarray:
-    st.markdown("**Colour → class**: the palette found in your masks. Edit the class of a colour; give several colours one class to merge them.")
+    voc = " PASCAL VOC's boundary colour, " + uploads.VOC_BOUNDARY + ", starts as void." if uploads.VOC_BOUNDARY in masks.colours else ""
+    st.markdown(
+        "**Colour → class**: the palette found in your masks. Edit the class of a colour; give several colours one class to merge "
+        f"them. Tick **void** for a colour to ignore (an 'ignore' or boundary colour): its pixels count in no loss, metric, class "
+        f"share or weight.{voc}"
+    )
     share = 100 * masks.code_pixels / max(masks.total_pixels, 1)
+    void = default == uploads.VOID
     frame = pd.DataFrame({
         "swatch": [_swatch(c) for c in masks.colours],
         "colour": list(masks.colours),
         "% of pixels": np.round(share, 3),
-        "class": default.astype(int),
+        # A void colour shows the next free class, which it takes when void is unticked.
+        "class": np.where(void, np.count_nonzero(~void), default).astype(int),
+        "void": void,
     })
     palette_key = abs(hash((masks.keys, len(masks)))) % 10**10
     edited = st.data_editor(
         frame, key=f"upload_colour_table_{palette_key}", hide_index=True, disabled=["swatch", "colour", "% of pixels"],
         column_config={
             "swatch": st.column_config.ImageColumn(" ", width="small"),
-            "class": st.column_config.NumberColumn("class", min_value=0, max_value=uploads.MAX_CLASSES - 1, step=1, required=True, help="0..K−1"),
+            "class": st.column_config.NumberColumn("class", min_value=0, max_value=uploads.MAX_CLASSES - 1, step=1, required=True, help="0..K−1 (not used while void is ticked)"),
+            "void": st.column_config.CheckboxColumn("void", help="Ignore this colour's pixels: no loss, metric, class share or weight counts them."),
         },
     )
+    void = edited["void"].eq(True).to_numpy()  # an emptied cell is not void
     try:
-        values = pd.to_numeric(edited["class"], errors="raise").to_numpy()
+        values = pd.to_numeric(edited["class"][~void], errors="raise").to_numpy()
         if not np.all(np.isfinite(values)) or np.any(values != np.round(values)):
             raise ValueError
-        return values.astype(np.int64)
     except (ValueError, TypeError):
-        st.error("Every colour needs a whole-number class (0, 1, 2, …): the table's defaults are used until it is fixed.")
+        st.error("Every colour that is not void needs a whole-number class (0, 1, 2, …): the table's defaults are used until it is fixed.")
         return default
+    mapping = np.full(len(void), uploads.VOID, dtype=np.int64)
+    mapping[~void] = values.astype(np.int64)
+    return mapping
 
 
 def _classes(state: dict, masks, mapping, num_classes, names) -> Classes:
@@ -361,7 +377,10 @@ def _class_tables(classes: Classes) -> None:
         "pixels": counts.pixels.astype(np.int64),
     })
     over = f"over all {counts.num_images} masks" if counts.num_images != 1 else "over your 1 mask"
-    st.markdown(f"**Your classes**, {over} ({counts.total_pixels:,} pixels):")
+    void = f"; {void_share(classes.void_pixels, counts.total_pixels + classes.void_pixels)}" if classes.void_pixels else ""
+    st.markdown(f"**Your classes**, {over} ({counts.total_pixels:,} pixels{void}):")
+    if classes.void_pixels:
+        st.caption("Void pixels count in no loss, metric, class share or weight: the shares and weights here are of the other pixels.")
     st.dataframe(table, hide_index=True, column_config={"swatch": st.column_config.ImageColumn("colour", width="small")}, key="upload_class_table")
     st.markdown("**Class weights under every scheme**, counted over all these masks:")
     st.dataframe(_weights_frame(classes), key="upload_weights_table")
@@ -469,7 +488,7 @@ def _images_panel(state: dict, images: uploads.ImageSet | None, masks: uploads.M
             if state.get("dataset") is None or state.get("dataset_fingerprint") != fingerprint:
                 # Only new data makes a new object: the runs restart only when what they train on changed.
                 state["dataset"] = dataset
-                state["dataset_counts"] = weights.count_pixels(dataset.train_masks, dataset.num_classes)
+                state["dataset_counts"] = weights.count_pixels(dataset.train_masks, dataset.num_classes, dataset.ignore_index)
                 state["dataset_fingerprint"] = fingerprint
                 state["dataset_pairs"] = len(pairing.pairs)
     if state.get("dataset_error"):
@@ -479,15 +498,16 @@ def _images_panel(state: dict, images: uploads.ImageSet | None, masks: uploads.M
         st.info("Still using your previous image–mask pairs until these can be used.")
     dataset = state["dataset"]
     pairs = state.get("dataset_pairs", len(pairing.pairs))
-    st.markdown(f"**{pairs} image–mask pairs**: {dataset.name}.")
+    st.markdown(f"**{pairs} image–mask pairs**: {dataset.name}. {training_void(dataset)}")
     st.toggle(
         "Train the runs on these images", key=TRAIN_KEY,
         help="The runs start afresh on your images (their curves on the other dataset are cleared); switching back starts them afresh on the toy dataset.",
     )
     train_shown = range(min(PREVIEW, pairs - len(dataset.val_images)))  # the first ones are not repeats
     st.image([enlarge(_uint8(dataset.train_images[i])) for i in train_shown], caption=[f"training image {i}" for i in train_shown], width=96)
-    st.image([enlarge(plots.colorize(dataset.train_masks[i], dataset.class_colors)) for i in train_shown], caption=[f"its mask {i}" for i in train_shown], width=96)
-    st.caption(f"At the model's resolution, {uploads.SIZE}×{uploads.SIZE}: images bilinear, masks nearest-neighbour. {len(dataset.val_images)} validation pairs are kept apart.")
+    st.image([enlarge(plots.colorize(dataset.train_masks[i], dataset.class_colors, dataset.ignore_index)) for i in train_shown], caption=[f"its mask {i}" for i in train_shown], width=96)
+    void = " Void pixels are white." if dataset.ignore_index is not None else ""
+    st.caption(f"At the model's resolution, {uploads.SIZE}×{uploads.SIZE}: images bilinear, masks nearest-neighbour.{void} {len(dataset.val_images)} validation pairs are kept apart.")
 
 
 def _fingerprint(dataset: Dataset) -> str:
@@ -533,7 +553,7 @@ def _prediction_panel(state: dict, files, masks: uploads.MaskSet | None, classes
     ready = []
     for i, j in pairs:
         prediction = predictions[i]
-        truth = classes.mapping[masks.codes[j]]
+        truth = masks.class_mask(j, classes.mapping)
         try:
             probabilities = uploads.prediction_probabilities(prediction, truth, classes.num_classes, masks, classes.mapping)
         except uploads.UploadError as error:
@@ -580,7 +600,7 @@ def _prediction_panel(state: dict, files, masks: uploads.MaskSet | None, classes
     left, right = st.columns([1, 2])
     with left:
         st.image(
-            [enlarge(plots.colorize(truth, classes.colours), 160), enlarge(plots.colorize(probabilities.argmax(-1), classes.colours), 160)],
+            [enlarge(plots.colorize(truth, classes.colours, uploads.VOID), 160), enlarge(plots.colorize(probabilities.argmax(-1), classes.colours), 160)],
             caption=["truth", "prediction (most probable class)"],
             width=160,
         )
