@@ -30,6 +30,9 @@ import re
 import shlex
 import time
 import tokenize
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -125,33 +128,52 @@ def train_one(variant: Variant, seed: int, steps: int, learning_rate: float, dat
 
 # One TensorFlow thread per run: a reduction split over more threads adds in another order, and
 # over hundreds of steps the last bits grow into other results. With one thread a run gives the
-# same numbers whatever --workers is and however many cores the machine has.
+# same numbers whatever --workers is and however many cores the machine has. Given to the workers
+# through the environment, which TensorFlow reads when it starts: a spawned worker first imports
+# its parent's main module, and when that is a script that starts TensorFlow (a Streamlit page),
+# the thread counts can no longer be set in code.
 THREADS_PER_RUN = 1
+_THREAD_VARIABLES = ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS")
 _worker_dataset: data.Dataset | None = None
 
 
 def _init_worker(dataset: data.Dataset) -> None:
     global _worker_dataset
     _worker_dataset = dataset
-    import tensorflow as tf
-
-    tf.config.threading.set_intra_op_parallelism_threads(THREADS_PER_RUN)
-    tf.config.threading.set_inter_op_parallelism_threads(THREADS_PER_RUN)
 
 
-def _train_in_worker(item: tuple[int, tuple]) -> tuple[int, Outcome]:
-    index, task = item
-    return index, train_one(*task, _worker_dataset)
+def _train_in_worker(task: tuple) -> Outcome:
+    return train_one(*task, _worker_dataset)
+
+
+@contextmanager
+def _worker_threads(threads: int) -> Iterator[None]:
+    """The environment that workers spawned inside this block start with."""
+    saved = {name: os.environ.get(name) for name in _THREAD_VARIABLES}
+    os.environ.update({name: str(threads) for name in _THREAD_VARIABLES})
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def run_all(tasks: list[tuple], dataset: data.Dataset, workers: int = 1, progress=print) -> list[Outcome]:
     """Train every (variant, seed, steps, learning_rate) task in `workers` processes (spawned:
-    TensorFlow does not survive a fork); outcomes in the order of `tasks`."""
-    start, outcomes = time.perf_counter(), [None] * len(tasks)
+    TensorFlow does not survive a fork); outcomes in the order of `tasks`. A worker that dies
+    ends the comparison with BrokenProcessPool (a multiprocessing.Pool would start another and
+    wait for ever)."""
+    start = time.perf_counter()
     context = multiprocessing.get_context("spawn")
-    with context.Pool(max(1, workers), initializer=_init_worker, initargs=(dataset,)) as pool:
-        for done, (i, outcome) in enumerate(pool.imap_unordered(_train_in_worker, list(enumerate(tasks))), 1):
-            outcomes[i] = outcome
+    with ProcessPoolExecutor(max(1, workers), mp_context=context, initializer=_init_worker, initargs=(dataset,)) as pool:
+        with _worker_threads(THREADS_PER_RUN):  # the workers start while the tasks are submitted
+            futures = {pool.submit(_train_in_worker, task): i for i, task in enumerate(tasks)}
+        outcomes: list[Outcome | None] = [None] * len(tasks)
+        for done, future in enumerate(as_completed(futures), 1):
+            outcome = outcomes[futures[future]] = future.result()
             left = (time.perf_counter() - start) / done * (len(tasks) - done)
             status = f"FAILED at step {outcome.step}" if outcome.failed else f"mean IoU {outcome.mean_iou:.3f}"
             progress(f"[{done}/{len(tasks)}] {outcome.variant.name}, {outcome.variant.normalization}, seed {outcome.seed}: {status} ({outcome.seconds:.0f} s; about {left / 60:.0f} min left)")

@@ -4,6 +4,7 @@ once per test session on a free port) and headless Chromium driven by Playwright
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,15 @@ from explorer import appserver
 from explorer.appserver import CHROMIUM, CHROMIUM_ARGS, Server
 
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+
+
+@pytest.fixture(autouse=True)
+def keep_the_main_module():
+    """AppTest leaves the page's script in sys.modules["__main__"], and a process spawned later
+    in this session (explorer.compare's workers) would import the page again first."""
+    main = sys.modules["__main__"]
+    yield
+    sys.modules["__main__"] = main
 
 
 @pytest.fixture(scope="session")

@@ -8,7 +8,10 @@ import csv
 import dataclasses
 import json
 import math
+import os
 import shutil
+import sys
+import types
 from pathlib import Path
 
 import numpy as np
@@ -85,11 +88,18 @@ def test_a_run_the_nan_guard_halts_is_a_failure_with_its_step_and_reason():
     assert result.iou is None and result.mean_iou is None
 
 
-def test_results_do_not_depend_on_the_number_of_workers():
+def test_results_do_not_depend_on_the_number_of_workers_nor_on_the_main_module(tmp_path, monkeypatch):
+    """Also under a main module that starts TensorFlow, as a Streamlit page does (AppTest leaves
+    the page as __main__): each spawned worker imports it first. The pool used to restart the
+    workers that then failed to set their thread count, for ever: CI hung here."""
     dataset = tiny_dataset()
     tasks = [(Variant("dice", "none", "group"), seed, 4, 3e-3) for seed in (0, 1)]
     alone = compare.run_all(tasks, dataset, workers=1, progress=lambda _: None)
+    page = tmp_path / "page.py"
+    page.write_text("import tensorflow as tf\n\ntf.constant(1.0) + 1.0  # starts TensorFlow's context\n")
+    monkeypatch.setitem(sys.modules, "__main__", types.SimpleNamespace(__file__=str(page), __spec__=None, __name__="__main__"))
     pooled = compare.run_all(tasks, dataset, workers=2, progress=lambda _: None)
+    assert all(name not in os.environ for name in ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS")), "the parent's environment is left as it was"
     for a, b in zip(alone, pooled):
         assert dataclasses.replace(a, seconds=0) == dataclasses.replace(b, seconds=0)
     assert alone[0].mean_iou != alone[1].mean_iou, "different seeds, different runs"
