@@ -11,7 +11,7 @@ from urllib.parse import urlencode
 
 import numpy as np
 
-from explorer.appserver import STEP_OF_JS, TITLE
+from explorer.bench.appserver import STEP_OF_JS, TITLE
 
 LOAD_TIMEOUT_MS = 180_000  # first page load: TensorFlow import, dataset, building the runs (3 sessions at once)
 TRAIN_TIMEOUT_MS = 300_000  # tracing and training on a shared 2-core CPU, several sessions at once

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from explorer import appserver
-from explorer.appserver import CHROMIUM, CHROMIUM_ARGS, Server
+from explorer.bench import appserver
+from explorer.bench.appserver import CHROMIUM, CHROMIUM_ARGS, Server
 
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 
@@ -35,7 +35,7 @@ def artifacts_dir() -> Path:
 
 
 def start_server(log_path: Path, env: dict[str, str] | None = None) -> Server:
-    """explorer.appserver.start_server with the page's default cap on sessions training at once
+    """explorer.bench.appserver.start_server with the page's default cap on sessions training at once
     (unless `env` asks for another); a server that does not come up fails the test."""
     try:
         server = appserver.start_server(log_path, {"EXPLORER_MAX_TRAINING_SESSIONS": None, **(env or {})})

@@ -12,7 +12,7 @@ import pytest
 from browser_page import assert_no_console_errors, collect_console_errors, screenshot_full, wait_idle
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
-from explorer.appserver import STEP_OF_JS, TITLE
+from explorer.bench.appserver import STEP_OF_JS, TITLE
 
 pytestmark = pytest.mark.browser
 

@@ -17,7 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from explorer.appserver import CHROMIUM, CHROMIUM_ARGS, STEP_OF_JS, TITLE, ServerError, start_server
+from explorer.bench.appserver import CHROMIUM, CHROMIUM_ARGS, STEP_OF_JS, TITLE, ServerError, start_server
 
 
 def _visit(browser, url: str, timeout_ms: float, train: bool) -> dict[str, float]:

@@ -16,7 +16,7 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 APP = ROOT / "app.py"
 TITLE = "Segmentation Loss Explorer"
 START_TIMEOUT = 90.0  # seconds until /_stcore/health must answer "ok"
