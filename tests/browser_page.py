@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import weakref
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -68,10 +69,17 @@ def assert_no_exception(page, where: str = "") -> None:
     assert match is None, f"the page shows a Python traceback{where}: …{body[max(match.start() - 200, 0):match.end() + 400]}…"
 
 
+_console_errors: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # page → its list of errors
+
+
 def collect_console_errors(page) -> list[str]:
-    """The page's console errors and uncaught exceptions from now on (a list that fills itself);
-    check it with assert_no_console_errors."""
+    """The page's console errors and uncaught exceptions from now on (a list that fills itself,
+    the same list for every call on one page); check it with assert_no_console_errors. The `page`
+    fixture of conftest.py collects them for every browser test and checks them at its end."""
+    if page in _console_errors:
+        return _console_errors[page]
     errors: list[str] = []
+    _console_errors[page] = errors
     page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
     page.on("pageerror", lambda error: errors.append(f"pageerror: {error}"))
     return errors

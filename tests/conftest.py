@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from browser_page import assert_no_console_errors, collect_console_errors
 
 from explorer.bench import appserver
 from explorer.bench.appserver import CHROMIUM, CHROMIUM_ARGS, Server
@@ -109,9 +110,13 @@ def browser(chromium_executable: str):
 
 @pytest.fixture
 def page(browser):
+    """A fresh browser context's page. Its console errors fail the test at the end (allow-list:
+    browser_page.HARMLESS_CONSOLE_ERRORS, by exact text)."""
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     page = context.new_page()
+    errors = collect_console_errors(page)
     try:
         yield page
+        assert_no_console_errors(errors)
     finally:
         context.close()

@@ -25,6 +25,7 @@ from browser_page import (
     TRAIN_TIMEOUT_MS,
     assert_curve_equals,
     assert_no_exception,
+    collect_console_errors,
     curves,
     events,
     link_url,
@@ -196,6 +197,9 @@ def test_a_server_restart_leaves_a_clear_page(page, server_factory, artifacts_di
             break
         page.wait_for_timeout(500)
     assert reconnected is not None, "the page did not reconnect to the restarted server"
+    # While the server was down the browser logged its failed reconnection attempts: that is the
+    # "Connection error" dialog's business. From here on, any console error fails the test.
+    collect_console_errors(page).clear()
     wait_ready(page, timeout_ms=1_000)
     print(
         f"[faults] restarted → dialog gone: {reconnected - restarted:.1f} s; → the app drawn afresh:"

@@ -17,7 +17,9 @@ from browser_page import (
     BUSY_TEXT,
     TRAIN_TIMEOUT_MS,
     assert_curve_equals,
+    assert_no_console_errors,
     assert_no_exception,
+    collect_console_errors,
     curves,
     link_url,
     progress_step,
@@ -61,6 +63,7 @@ def test_three_concurrent_sessions_queue_and_each_trains_what_it_trains_alone(br
     contexts = {name: browser.new_context(viewport={"width": 1400, "height": 1000}) for name in SESSIONS}
     try:
         pages = {name: context.new_page() for name, context in contexts.items()}
+        console_errors = {name: collect_console_errors(page) for name, page in pages.items()}
         started = time.perf_counter()
         for name, page in pages.items():  # all three load at once
             configs, settings = SESSIONS[name]
@@ -136,6 +139,8 @@ def test_three_concurrent_sessions_queue_and_each_trains_what_it_trains_alone(br
     finally:
         for context in contexts.values():
             context.close()
+    for errors in console_errors.values():
+        assert_no_console_errors(errors)
 
     # The same configurations trained alone in this process.
     started = time.perf_counter()

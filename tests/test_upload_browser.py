@@ -9,6 +9,7 @@ import io
 
 import numpy as np
 import pytest
+from browser_page import wait_charts_drawn, wait_idle
 from PIL import Image
 
 pytestmark = pytest.mark.browser
@@ -58,5 +59,6 @@ def test_a_mask_uploaded_through_the_file_chooser_shows_its_class_table(page, st
     assert "not an image that can be read" in refused.first.inner_text()
     assert page.locator('[data-testid="stException"]').count() == 0
     page.get_by_text("Your classes").first.scroll_into_view_if_needed()
-    page.wait_for_timeout(1500)
+    wait_idle(page)
+    wait_charts_drawn(page)
     page.locator('[data-testid="stExpander"]').filter(has_text="Your data: masks").first.screenshot(path=str(artifacts_dir / "upload-class-table.png"))
