@@ -4,6 +4,9 @@ section of the page (per-pixel maps, pixel curves and planes, the loss landscape
 close, and over one long run, with the step time at its start and its end.
 
     python -m explorer.bench.memory [--long-steps 5000] [--section-sessions 40]
+
+A part whose count is 0 is left out (e.g. --cycles 0 --sessions 0 --long-steps 0 for the
+sections alone).
 """
 
 from __future__ import annotations
@@ -56,36 +59,41 @@ def main(argv=None) -> None:
     dataset = data.load_toy()
     print(f"start: {rss_mib():.0f} MiB")
 
-    run = Run(RunConfig(), dataset)
-    cycles = []
-    for _ in range(args.cycles):
-        run.reset()
-        run.advance(20, evaluate_every=10)
-        cycles.append(rss_mib())
-    print(_row(f"{args.cycles} reset-and-train cycles (20 steps)", cycles))
-    del run
+    if args.cycles:
+        run = Run(RunConfig(), dataset)
+        cycles = []
+        for _ in range(args.cycles):
+            run.reset()
+            run.advance(20, evaluate_every=10)
+            cycles.append(rss_mib())
+        print(_row(f"{args.cycles} reset-and-train cycles (20 steps)", cycles))
+        del run
 
-    sessions = []
-    for i in range(args.sessions):
-        # What a browser session holds: two runs with different losses, trained a little.
-        runs = [Run(RunConfig(loss_id=loss), dataset) for loss in ("ce", "focal_tversky")]
-        for r in runs:
-            r.advance(10, evaluate_every=5)
-        del runs, r
-        gc.collect()
-        sessions.append(rss_mib())
-    print(_row(f"{args.sessions} sessions opened, trained, closed", sessions))
+    if args.sessions:
+        sessions = []
+        for i in range(args.sessions):
+            # What a browser session holds: two runs with different losses, trained a little.
+            runs = [Run(RunConfig(loss_id=loss), dataset) for loss in ("ce", "focal_tversky")]
+            for r in runs:
+                r.advance(10, evaluate_every=5)
+            del runs, r
+            gc.collect()
+            sessions.append(rss_mib())
+        print(_row(f"{args.sessions} sessions opened, trained, closed", sessions))
 
-    shares = weights.count_pixels(dataset.train_masks, dataset.num_classes).frequencies
-    sessions, closed = [], []
-    for i in range(args.section_sessions):
-        closed += _session_using_every_section(dataset, shares)
-        gc.collect()
-        sessions.append(rss_mib())
-    alive = sum(ref() is not None for ref in closed)
-    print(_row(f"{args.section_sessions} sessions using every section, closed", sessions))
-    print(f"models and losses of closed sessions still alive: {alive} of {len(closed)}")
+    if args.section_sessions:
+        shares = weights.count_pixels(dataset.train_masks, dataset.num_classes).frequencies
+        sessions, closed = [], []
+        for i in range(args.section_sessions):
+            closed += _session_using_every_section(dataset, shares)
+            gc.collect()
+            sessions.append(rss_mib())
+        alive = sum(ref() is not None for ref in closed)
+        print(_row(f"{args.section_sessions} sessions using every section, closed", sessions))
+        print(f"models and losses of closed sessions still alive: {alive} of {len(closed)}", flush=True)
 
+    if not args.long_steps:
+        return
     run = Run(RunConfig(), dataset)
     window = min(500, args.long_steps // 4)
     times, memory = [], []
