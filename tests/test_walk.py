@@ -33,6 +33,22 @@ def test_a_failure_reports_the_seed_and_the_actions_that_replay_it():
     assert [walk.Action(**a) for a in __import__("json").loads(walk.actions_json(actions))] == actions
 
 
+def test_a_select_box_that_formats_through_a_dict_is_set_by_its_key():
+    """A long walk (seed 11) chose the label 'group normalization' of a select box whose format_func
+    is NORMALIZATIONS.get and could not turn it back into "group" (a ValueError in the walk)."""
+    from explorer.model import NORMALIZATIONS
+
+    class Select:
+        format_func = NORMALIZATIONS.get
+
+    assert [walk._option_value(Select(), label) for label in NORMALIZATIONS.values()] == list(NORMALIZATIONS)
+
+    class Numbers:
+        format_func = staticmethod(lambda v: f"{v:g}")
+
+    assert walk._option_value(Numbers(), "0.003") == 0.003
+
+
 # -- what the walks found ---------------------------------------------------------------------------
 
 
