@@ -41,8 +41,9 @@ def build_unet(
         raise ValueError(f"depth and width must be at least 1, got depth={depth}, width={width}")
     if normalization not in NORMALIZATIONS:
         raise ValueError(f"unknown normalization {normalization!r}; choose from {', '.join(NORMALIZATIONS)}")
+    # None: any size (the network is fully convolutional), each a multiple of 2**depth when called.
     height, width_px = input_shape[:2]
-    if height % 2**depth or width_px % 2**depth:
+    if any(side is not None and side % 2**depth for side in (height, width_px)):
         raise ValueError(f"input size {height}x{width_px} must be divisible by 2**depth = {2**depth}")
 
     layer_index = iter(range(10_000))

@@ -117,7 +117,8 @@ class Run:
         self.data = data
         self.model = build_unet(
             data.num_classes,
-            input_shape=data.train_images.shape[1:],
+            # Any size: trained on the training images (or crops), validated on whole images.
+            input_shape=(None, None, data.train_images.shape[-1]),
             depth=config.depth,
             width=config.width,
             seed=config.seed,
