@@ -20,20 +20,32 @@ classes apart is shape, edges and texture, so a network needs spatial context.
 Every sample is drawn from its own ``numpy.random.Generator`` seeded with
 ``(seed, split, index)``, so the same seed writes the same bytes and a smaller set is a prefix
 of a larger one. PNGs are written without metadata (no timestamps).
+
+``--size`` (default 64; a multiple of 8 from 32 to 1024, so a U-Net of depth 3 takes whole
+images) draws the same scenes at another resolution: sample 5 at 256 pixels is sample 5 at 64
+drawn four times finer. Every length scales with the size: positions, radii, the membranes
+and rims, the stripes, the blobs and specks, the fibres' length and bend, the smoothness of
+the stain. Two things do not. The pixel noise stays per pixel. And the fibres stay lines of 1
+to 2 pixels: at 256 their share is a quarter of the one at 64 (about 0.15 % instead of 0.6 %),
+and shrinking a 256 image to 64 wipes them out. That is the point: a thin class is what
+resizing loses first. The other shares are the same at any size. ``assets/toy`` is at 64.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
 GENERATOR_VERSION = 1
-SIZE = 64
+SIZE = 64  # the default size, and the one the lengths below are written for
+MIN_SIZE, MAX_SIZE, SIZE_STEP = 32, 1024, 8
 DEFAULT_OUT = Path("assets/toy")
 DEFAULT_SEED = 0
 DEFAULT_TRAIN = 400
@@ -53,8 +65,22 @@ CLASSES = (
 )
 BACKGROUND, CELL, VESICLE, FIBRE = range(4)
 
-# Pixel centres, shared by every drawing function.
-_YY, _XX = np.mgrid[0:SIZE, 0:SIZE].astype(np.float64) + 0.5
+
+@dataclass(frozen=True)
+class _Canvas:
+    """What the drawing functions need to know of the image size."""
+
+    size: int
+    scale: float  # size / SIZE: every length below is written for SIZE and multiplied by it
+    yy: np.ndarray  # pixel centres, read-only
+    xx: np.ndarray
+
+
+@functools.lru_cache(maxsize=4)
+def _canvas(size: int) -> _Canvas:
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float64) + 0.5
+    yy.flags.writeable = xx.flags.writeable = False  # shared by every sample of this size
+    return _Canvas(size, size / SIZE, yy, xx)
 
 
 # --------------------------------------------------------------------------- background
@@ -80,69 +106,91 @@ def _blur(a: np.ndarray, sigma: float) -> np.ndarray:
     return a
 
 
-def _smooth_noise(rng: np.random.Generator, sigma: float, channels: int = 1) -> np.ndarray:
-    """Low-frequency noise of unit standard deviation, shape (SIZE, SIZE, channels)."""
+def _smooth_noise(rng: np.random.Generator, cv: _Canvas, sigma: float,
+                  channels: int = 1) -> np.ndarray:
+    """Low-frequency noise of unit standard deviation, shape (size, size, channels).
+
+    Drawn and blurred at SIZE, then resampled to the size: so a sample takes the same random
+    numbers at any size, and the objects drawn after it land on the same places (the same
+    scene). Blurring a finer noise with a larger sigma would look the same but take more draws.
+    """
     field = _blur(rng.standard_normal((SIZE, SIZE, channels)), sigma)
+    if cv.size != SIZE:
+        field = _resample(field, cv.size)
     field -= field.mean(axis=(0, 1))
     return field / field.std(axis=(0, 1))
 
 
-def _soft_blob(cx: float, cy: float, rx: float, ry: float, theta: float) -> np.ndarray:
+def _resample(field: np.ndarray, size: int) -> np.ndarray:
+    """Bilinear resampling of a smooth (n, n, c) field to (size, size, c), edges held."""
+    n = field.shape[0]
+    x = np.clip((np.arange(size) + 0.5) * (n / size) - 0.5, 0, n - 1)  # pixel centres
+    i = np.minimum(x.astype(int), n - 2)
+    w = (x - i)[:, None, None]
+    field = (1 - w) * field[i] + w * field[i + 1]
+    w = w.reshape(1, size, 1)
+    return (1 - w) * field[:, i] + w * field[:, i + 1]
+
+
+def _soft_blob(cv: _Canvas, cx: float, cy: float, rx: float, ry: float,
+               theta: float) -> np.ndarray:
     """A Gaussian bump in [0, 1] with radii rx, ry (one standard deviation), rotated."""
     c, s = np.cos(theta), np.sin(theta)
-    dx, dy = _XX - cx, _YY - cy
+    dx, dy = cv.xx - cx, cv.yy - cy
     u = (c * dx + s * dy) / rx
     v = (-s * dx + c * dy) / ry
     return np.exp(-0.5 * (u * u + v * v))
 
 
-def _background(rng: np.random.Generator) -> np.ndarray:
+def _background(rng: np.random.Generator, cv: _Canvas) -> np.ndarray:
     """Stained slide: tint per image, smooth brightness and hue variation."""
     tint = np.array([0.74, 0.58, 0.70]) + rng.normal(0.0, 0.035, 3)
-    brightness = 0.11 * _smooth_noise(rng, 9.0) + 0.06 * _smooth_noise(rng, 3.0)
-    hue = 0.035 * _smooth_noise(rng, 6.0, channels=3)
+    brightness = 0.11 * _smooth_noise(rng, cv, 9.0) + 0.06 * _smooth_noise(rng, cv, 3.0)
+    hue = 0.035 * _smooth_noise(rng, cv, 6.0, channels=3)
     return tint * (1.0 + brightness) + hue
 
 
-def _clutter(rng: np.random.Generator, img: np.ndarray) -> None:
+def _clutter(rng: np.random.Generator, cv: _Canvas, img: np.ndarray) -> None:
     """Background distractors: soft blobs (bright or dark) and small dark specks."""
+    s = cv.scale
     for _ in range(rng.integers(4, 10)):
-        cx, cy = rng.uniform(0, SIZE, 2)
-        r = rng.uniform(1.3, 5.0)
-        blob = _soft_blob(cx, cy, r * rng.uniform(0.7, 1.4), r, rng.uniform(0, np.pi))
+        cx, cy = rng.uniform(0, cv.size, 2)
+        r = rng.uniform(1.3, 5.0) * s
+        blob = _soft_blob(cv, cx, cy, r * rng.uniform(0.7, 1.4), r, rng.uniform(0, np.pi))
         gain = rng.choice([-1.0, 1.0]) * rng.uniform(0.15, 0.4)
         img *= (1.0 + gain * blob)[..., None]
     for _ in range(rng.integers(0, 6)):
-        cx, cy = rng.uniform(0, SIZE, 2)
-        speck = _soft_blob(cx, cy, rng.uniform(0.6, 1.0), rng.uniform(0.6, 1.0), 0.0)
+        cx, cy = rng.uniform(0, cv.size, 2)
+        speck = _soft_blob(cv, cx, cy, rng.uniform(0.6, 1.0) * s, rng.uniform(0.6, 1.0) * s, 0.0)
         img *= (1.0 - rng.uniform(0.3, 0.5) * speck)[..., None]
 
 
 # --------------------------------------------------------------------------- objects
 
 
-def _cells(rng: np.random.Generator, img: np.ndarray, mask: np.ndarray) -> None:
+def _cells(rng: np.random.Generator, cv: _Canvas, img: np.ndarray, mask: np.ndarray) -> None:
     """Large ellipses with a thin dark membrane and a striped inside."""
+    s = cv.scale
     placed: list[tuple[float, float, float]] = []
     n = rng.choice([1, 2, 2, 3])
     for _ in range(n):
         for _attempt in range(20):
-            a, b = rng.uniform(5.5, 10.5, 2)
-            cx, cy = rng.uniform(2, SIZE - 2, 2)
+            a, b = rng.uniform(5.5, 10.5, 2) * s
+            cx, cy = rng.uniform(2 * s, cv.size - 2 * s, 2)
             if all(np.hypot(cx - px, cy - py) > 0.9 * (max(a, b) + pr) for px, py, pr in placed):
                 break
         else:
             continue
         placed.append((cx, cy, max(a, b)))
         theta = rng.uniform(0, np.pi)
-        c, s = np.cos(theta), np.sin(theta)
-        dx, dy = _XX - cx, _YY - cy
-        r = np.hypot((c * dx + s * dy) / a, (-s * dx + c * dy) / b)
+        cos, sin = np.cos(theta), np.sin(theta)
+        dx, dy = cv.xx - cx, cv.yy - cy
+        r = np.hypot((cos * dx + sin * dy) / a, (-sin * dx + cos * dy) / b)
         inside = r <= 1.0
-        membrane = inside & (r > 1.0 - 1.2 / min(a, b))
+        membrane = inside & (r > 1.0 - 1.2 * s / min(a, b))
         phi = rng.uniform(0, np.pi)
-        period = rng.uniform(3.0, 4.5)
-        stripes = np.sin(2 * np.pi * (np.cos(phi) * _XX + np.sin(phi) * _YY) / period
+        period = rng.uniform(3.0, 4.5) * s
+        stripes = np.sin(2 * np.pi * (np.cos(phi) * cv.xx + np.sin(phi) * cv.yy) / period
                          + rng.uniform(0, 2 * np.pi))
         gain = rng.uniform(-0.06, 0.06) + 0.09 * stripes
         factor = np.where(membrane, 1.0 - rng.uniform(0.3, 0.45), 1.0 + gain)
@@ -150,43 +198,55 @@ def _cells(rng: np.random.Generator, img: np.ndarray, mask: np.ndarray) -> None:
         mask[inside] = CELL
 
 
-def _vesicles(rng: np.random.Generator, img: np.ndarray, mask: np.ndarray) -> None:
+def _vesicles(rng: np.random.Generator, cv: _Canvas, img: np.ndarray, mask: np.ndarray) -> None:
     """Small discs with a bright rim and a darker centre."""
+    s = cv.scale
     placed: list[tuple[float, float, float]] = []
     for _ in range(rng.choice([1, 2, 3, 3, 4, 4, 5, 6])):
         for _attempt in range(20):
-            radius = rng.uniform(2.4, 3.6)
-            cx, cy = rng.uniform(1, SIZE - 1, 2)
-            if all(np.hypot(cx - px, cy - py) > radius + pr + 1 for px, py, pr in placed):
+            radius = rng.uniform(2.4, 3.6) * s
+            cx, cy = rng.uniform(s, cv.size - s, 2)
+            if all(np.hypot(cx - px, cy - py) > radius + pr + s for px, py, pr in placed):
                 break
         else:
             continue
         placed.append((cx, cy, radius))
-        d = np.hypot(_XX - cx, _YY - cy)
+        d = np.hypot(cv.xx - cx, cv.yy - cy)
         disc = d <= radius
-        rim = disc & (d > radius - 1.2)
+        rim = disc & (d > radius - 1.2 * s)
         factor = np.where(rim, 1.0 + rng.uniform(0.22, 0.38), 1.0 - rng.uniform(0.0, 0.12))
         img *= np.where(disc, factor, 1.0)[..., None]
         mask[disc] = VESICLE
 
 
-def _fibres(rng: np.random.Generator, img: np.ndarray, mask: np.ndarray) -> None:
-    """Thin dark curved lines (quadratic Bezier curves), in about half of the images."""
+def _fibres(rng: np.random.Generator, cv: _Canvas, img: np.ndarray, mask: np.ndarray) -> None:
+    """Thin dark curved lines (quadratic Bezier curves), in about half of the images.
+
+    Length and bend scale with the image, the width does not: a fibre is 1 to 2 pixels wide
+    at any size (the distances 0.9 and 0.65 below are in pixels of this image).
+    """
+    s = cv.scale
     if rng.uniform() >= 0.55:
         return
     for _ in range(rng.choice([1, 2])):
-        length = rng.uniform(18.0, 36.0)
-        start = rng.uniform(4, SIZE - 4, 2)
+        length = rng.uniform(18.0, 36.0) * s
+        start = rng.uniform(4 * s, cv.size - 4 * s, 2)
         angle = rng.uniform(0, 2 * np.pi)
         direction = np.array([np.cos(angle), np.sin(angle)])
         normal = np.array([-direction[1], direction[0]])
         end = start + length * direction
-        control = (start + end) / 2 + rng.uniform(-5.0, 5.0) * normal
-        t = np.linspace(0.0, 1.0, int(4 * length))[:, None]
+        control = (start + end) / 2 + rng.uniform(-5.0, 5.0) * s * normal
+        t = np.linspace(0.0, 1.0, int(4 * length))[:, None]  # a point every quarter pixel
         points = (1 - t) ** 2 * start + 2 * (1 - t) * t * control + t**2 * end
-        dist = np.full((SIZE, SIZE), np.inf)
+        # A fibre changes no pixel farther than 1.26 from the curve, so each point needs the
+        # distances of only the 5x5 pixels around it, not of the whole image (as fast at any
+        # size); the inf left elsewhere changes nothing.
+        dist = np.full((cv.size, cv.size), np.inf)
         for px, py in points:
-            np.minimum(dist, np.hypot(_XX - px, _YY - py), out=dist)
+            x, y = int(np.floor(px)), int(np.floor(py))
+            box = slice(max(y - 2, 0), max(y + 3, 0)), slice(max(x - 2, 0), max(x + 3, 0))
+            near = dist[box]
+            np.minimum(near, np.hypot(cv.xx[box] - px, cv.yy[box] - py), out=near)
         coverage = np.clip(1.4 - dist / 0.9, 0.0, 1.0)
         img *= (1.0 - rng.uniform(0.4, 0.55) * coverage)[..., None]
         mask[dist <= 0.65] = FIBRE
@@ -195,23 +255,26 @@ def _fibres(rng: np.random.Generator, img: np.ndarray, mask: np.ndarray) -> None
 # --------------------------------------------------------------------------- samples
 
 
-def render_sample(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """Draw one sample: an (H, W, 3) uint8 RGB image and its (H, W) uint8 index mask."""
-    img = _background(rng)
-    mask = np.zeros((SIZE, SIZE), dtype=np.uint8)
-    _clutter(rng, img)
-    _cells(rng, img, mask)
-    _vesicles(rng, img, mask)
-    _fibres(rng, img, mask)
+def render_sample(rng: np.random.Generator,
+                  size: int = SIZE) -> tuple[np.ndarray, np.ndarray]:
+    """Draw one sample: a (size, size, 3) uint8 RGB image and its (size, size) uint8 mask."""
+    cv = _canvas(size)
+    img = _background(rng, cv)
+    mask = np.zeros((size, size), dtype=np.uint8)
+    _clutter(rng, cv, img)
+    _cells(rng, cv, img, mask)
+    _vesicles(rng, cv, img, mask)
+    _fibres(rng, cv, img, mask)
     img += rng.normal(0.0, 0.045, img.shape)
     img = np.clip(np.rint(img * 255.0), 0, 255).astype(np.uint8)
     return img, mask
 
 
-def sample(seed: int, split: str, index: int) -> tuple[np.ndarray, np.ndarray]:
-    """The sample ``index`` of ``split`` ('train' or 'val') for ``seed``."""
+def sample(seed: int, split: str, index: int,
+           size: int = SIZE) -> tuple[np.ndarray, np.ndarray]:
+    """The sample ``index`` of ``split`` ('train' or 'val') for ``seed``, ``size`` pixels wide."""
     rng = np.random.default_rng([seed, SPLITS[split], index])
-    return render_sample(rng)
+    return render_sample(rng, size)
 
 
 def _save_png(array: np.ndarray, path: Path) -> None:
@@ -219,7 +282,7 @@ def _save_png(array: np.ndarray, path: Path) -> None:
     Image.fromarray(array).save(path, format="PNG", optimize=False, compress_level=9)
 
 
-def metadata(seed: int, n_train: int, n_val: int) -> dict:
+def metadata(seed: int, n_train: int, n_val: int, size: int = SIZE) -> dict:
     return {
         "name": "toy cells",
         "description": "Synthetic stained slide, imbalanced on purpose; written by "
@@ -227,14 +290,14 @@ def metadata(seed: int, n_train: int, n_val: int) -> dict:
         "generator": "explorer.toydata",
         "generator_version": GENERATOR_VERSION,
         "seed": seed,
-        "image_size": [SIZE, SIZE],
+        "image_size": [size, size],
         "splits": {"train": n_train, "val": n_val},
         "classes": [dict(c) for c in CLASSES],
     }
 
 
 def generate(out: Path = DEFAULT_OUT, seed: int = DEFAULT_SEED,
-             n_train: int = DEFAULT_TRAIN, n_val: int = DEFAULT_VAL) -> None:
+             n_train: int = DEFAULT_TRAIN, n_val: int = DEFAULT_VAL, size: int = SIZE) -> None:
     """Write the dataset to ``out``, replacing what an earlier run wrote there."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -246,10 +309,10 @@ def generate(out: Path = DEFAULT_OUT, seed: int = DEFAULT_SEED,
         (out / split / "images").mkdir(parents=True)
         (out / split / "masks").mkdir(parents=True)
         for index in range(count):
-            img, mask = sample(seed, split, index)
+            img, mask = sample(seed, split, index, size)
             _save_png(img, out / split / "images" / f"{index:04d}.png")
             _save_png(mask, out / split / "masks" / f"{index:04d}.png")
-    text = json.dumps(metadata(seed, n_train, n_val), indent=2) + "\n"
+    text = json.dumps(metadata(seed, n_train, n_val, size), indent=2) + "\n"
     (out / "classes.json").write_text(text, encoding="utf-8")
 
 
@@ -264,13 +327,19 @@ def main(argv: list[str] | None = None) -> None:
                         help="number of training images (default: %(default)s)")
     parser.add_argument("--val", type=int, default=DEFAULT_VAL,
                         help="number of validation images (default: %(default)s)")
+    parser.add_argument("--size", type=int, default=SIZE,
+                        help=f"image width and height in pixels, a multiple of {SIZE_STEP} "
+                             f"from {MIN_SIZE} to {MAX_SIZE} (default: %(default)s)")
     args = parser.parse_args(argv)
     if args.train < 1 or args.val < 1:
         parser.error("--train and --val must be at least 1")
     if args.seed < 0:
         parser.error("--seed must be non-negative")
-    generate(args.out, args.seed, args.train, args.val)
-    print(f"wrote {args.train} training and {args.val} validation images to {args.out}")
+    if not (MIN_SIZE <= args.size <= MAX_SIZE and args.size % SIZE_STEP == 0):
+        parser.error(f"--size must be a multiple of {SIZE_STEP} from {MIN_SIZE} to {MAX_SIZE}")
+    generate(args.out, args.seed, args.train, args.val, args.size)
+    print(f"wrote {args.train} training and {args.val} validation images of "
+          f"{args.size}x{args.size} pixels to {args.out}")
 
 
 if __name__ == "__main__":

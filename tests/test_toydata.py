@@ -111,6 +111,96 @@ def test_file_formats():
         assert re.fullmatch(r"#[0-9a-f]{6}", c["color"]), c
 
 
+# ----------------------------------------------------------------------------- sizes
+
+LARGE = 256  # four times the committed size
+N_SIZED = 12  # samples compared across sizes: 6 of the first 12 (seed 0) have fibres
+
+
+@pytest.fixture(scope="module")
+def by_size() -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    """Images and masks of the first training samples at 64 and at LARGE pixels."""
+    out = {}
+    for size in (64, LARGE):
+        pairs = [toydata.sample(0, "train", i, size) for i in range(N_SIZED)]
+        out[size] = np.stack([p[0] for p in pairs]), np.stack([p[1] for p in pairs])
+    return out
+
+
+def _erode(m: np.ndarray) -> np.ndarray:
+    """Binary erosion of (N, H, W) masks by a 3x3 cross: a pixel stays if its 4 neighbours do."""
+    p = np.pad(m, [(0, 0), (1, 1), (1, 1)])
+    return p[:, 1:-1, 1:-1] & p[:, :-2, 1:-1] & p[:, 2:, 1:-1] & p[:, 1:-1, :-2] & p[:, 1:-1, 2:]
+
+
+def test_erode_on_a_small_example():
+    m = np.zeros((1, 7, 9), bool)
+    m[0, 1:4, 1:8] = True  # a bar 3 pixels high keeps its middle row but the ends
+    m[0, 5:7, :] = True  # one 2 pixels high, on the border, vanishes
+    expected = np.zeros_like(m)
+    expected[0, 2, 2:7] = True
+    np.testing.assert_array_equal(_erode(m), expected)
+
+
+def test_fibres_stay_thin_at_a_large_size(by_size):
+    """Fibres are 1-2 pixels wide at any size: one erosion removes them, not the cells."""
+    masks = by_size[LARGE][1]
+    fibre, cell = masks == toydata.FIBRE, masks == toydata.CELL
+    assert fibre.any(axis=(1, 2)).sum() >= 4, "too few samples with fibres to judge"
+    assert _erode(fibre).sum() <= 0.05 * fibre.sum()  # measured: none is left
+    assert _erode(cell).sum() >= 0.7 * cell.sum()  # measured: 93 %
+
+
+def test_class_shares_at_a_large_size(by_size):
+    """Same order of classes at 64 and LARGE; fibres, being thin, cover 4 times less."""
+    shares = {size: class_fractions(masks, len(toydata.CLASSES))
+              for size, (_, masks) in by_size.items()}
+    for size, share in shares.items():
+        assert share[0] > share[1] > share[2] > share[3] > 0, (size, share)
+    small, large = shares[64], shares[LARGE]
+    fibre = toydata.FIBRE
+    # measured 0.24: a quarter, as long fibres but not wider on 16 times the pixels
+    assert 0.15 * small[fibre] <= large[fibre] <= 0.3 * small[fibre], (small, large)
+    np.testing.assert_allclose(large[:fibre], small[:fibre], rtol=0.1)  # measured: within 2 %
+
+
+def test_a_larger_size_draws_the_same_scenes(by_size):
+    """Sample i at LARGE is sample i at 64 drawn finer, background included."""
+    (small_x, small_y), (large_x, large_y) = by_size[64], by_size[LARGE]
+    k = LARGE // 64
+    coarse = large_y[:, k // 2::k, k // 2::k]  # the pixel nearest each pixel centre at 64
+    for c, min_iou in ((toydata.BACKGROUND, 0.97), (toydata.CELL, 0.9), (toydata.VESICLE, 0.85)):
+        a, b = coarse == c, small_y == c
+        iou = (a & b).sum() / (a | b).sum()
+        assert iou >= min_iou, f"class {c}: IoU {iou:.2f}"  # measured 0.99, 0.96, 0.92
+    has_fibre = [(y == toydata.FIBRE).any(axis=(1, 2)) for y in (small_y, large_y)]
+    np.testing.assert_array_equal(*has_fibre)
+    means = large_x.reshape(N_SIZED, 64, k, 64, k, 3).mean(axis=(2, 4))
+    same = np.abs(means - small_x).mean()
+    other = np.abs(means - small_x[::-1]).mean()
+    assert same < 0.5 * other, (same, other)  # measured 10 and 37 grey levels
+
+
+def test_cli_size(tmp_path, capsys):
+    args = ["--train", "2", "--val", "1", "--out"]
+    for bad in ("100", "24", "1032", "0"):
+        with pytest.raises(SystemExit) as err:
+            toydata.main(args + [str(tmp_path / "bad"), "--size", bad])
+        assert err.value.code == 2
+        assert "--size must be" in capsys.readouterr().err
+    assert not (tmp_path / "bad").exists()
+    toydata.main(args + [str(tmp_path / "big"), "--size", "128"])
+    for split, count in (("train", 2), ("val", 1)):
+        for kind, mode in (("images", "RGB"), ("masks", "L")):
+            files = sorted((tmp_path / "big" / split / kind).glob("*.png"))
+            assert len(files) == count
+            for path in files:
+                with Image.open(path) as im:
+                    assert (im.mode, im.size) == (mode, (128, 128)), path
+    meta = json.loads((tmp_path / "big" / "classes.json").read_text())
+    assert meta["image_size"] == [128, 128]
+
+
 # ----------------------------------------------------------------------------- loading
 
 
