@@ -751,12 +751,14 @@ def _nothing_read(what: str, problems: Sequence[Problem]) -> str:
 
 @dataclass(frozen=True, eq=False)
 class ImageSet:
-    """Images resized to SIZE×SIZE (bilinear) as uint8, with their original sizes (H, W)."""
+    """Images resized to SIZE×SIZE (bilinear) as uint8, with their original sizes (H, W) and, when
+    read with ``keep_full``, the images themselves at their own resolution."""
 
     names: tuple[str, ...]
     paths: tuple[str, ...]
     small: np.ndarray  # (N, SIZE, SIZE, 3) uint8
     sizes: tuple[tuple[int, int], ...]
+    full: tuple[np.ndarray, ...] = ()  # (H, W, 3) uint8 each, with keep_full
 
     def __len__(self) -> int:
         return len(self.names)
@@ -774,23 +776,25 @@ def _to_rgb(image: Image.Image) -> Image.Image:
     return image.convert("RGB")
 
 
-def decode_image(data: bytes, name: str = "", size: int = SIZE) -> tuple[np.ndarray, tuple[int, int]]:
-    """One image → (size×size×3 uint8, bilinear, its original (H, W)). Any mode is converted to RGB
-    (CMYK, palette, grey, 16-bit grey scaled to its range)."""
+def decode_image(data: bytes, name: str = "", size: int = SIZE, keep_full: bool = False) -> tuple[np.ndarray, tuple[int, int], np.ndarray | None]:
+    """One image → (size×size×3 uint8, bilinear; its original (H, W); with ``keep_full`` the image
+    at its own resolution as (H, W, 3) uint8, else None). Any mode is converted to RGB (CMYK,
+    palette, grey, 16-bit grey scaled to its range)."""
     image = open_image(data, name, IMAGE_FORMATS)
     height, width = image.size[1], image.size[0]
     rgb = _to_rgb(image)
     small = np.asarray(rgb.resize((size, size), Image.Resampling.BILINEAR), dtype=np.uint8)
-    return small, (height, width)
+    full = np.asarray(rgb, dtype=np.uint8) if keep_full else None
+    return small, (height, width), full
 
 
-def read_images(entries: Sequence[Entry], size: int = SIZE) -> tuple[ImageSet, list[Problem]]:
+def read_images(entries: Sequence[Entry], size: int = SIZE, keep_full: bool = False) -> tuple[ImageSet, list[Problem]]:
     problems: list[Problem] = []
-    names, paths, smalls, sizes = [], [], [], []
+    names, paths, smalls, sizes, fulls = [], [], [], [], []
     total = 0
     for entry in entries:
         try:
-            small, shape = decode_image(entry.data, entry.name, size)
+            small, shape, full = decode_image(entry.data, entry.name, size, keep_full)
         except UploadError as error:
             problems.append(Problem(entry.name, error.message))
             continue
@@ -801,11 +805,14 @@ def read_images(entries: Sequence[Entry], size: int = SIZE) -> tuple[ImageSet, l
         paths.append(entry.path)
         smalls.append(small)
         sizes.append(shape)
+        if full is not None:
+            full.setflags(write=False)
+            fulls.append(full)
     if not names:
         raise UploadError(_nothing_read("image", problems))
     array = np.stack(smalls)
     array.setflags(write=False)
-    return ImageSet(tuple(names), tuple(paths), array, tuple(sizes)), problems
+    return ImageSet(tuple(names), tuple(paths), array, tuple(sizes), tuple(fulls)), problems
 
 
 def match(left: Sequence[str], right: Sequence[str], left_suffixes: Sequence[str] = (), right_suffixes: Sequence[str] = MASK_SUFFIXES) -> tuple[list[tuple[int, int]], list[int], list[int]]:
@@ -892,6 +899,27 @@ def resize_mask(classes: np.ndarray, size: int = SIZE) -> np.ndarray:
     return np.asarray(Image.fromarray(np.ascontiguousarray(classes, dtype=np.uint8)).resize((size, size), Image.Resampling.NEAREST))
 
 
+def check_pairs(pairing: Pairing, num_classes: int) -> list[tuple[int, int]]:
+    """The pairs to train on; UploadError when there are too few or a single class."""
+    pairs = list(pairing.pairs)
+    if len(pairs) < MIN_PAIRS:
+        raise UploadError(
+            f"{len(pairs)} image–mask pair{'s' if len(pairs) != 1 else ''} matched; at least {MIN_PAIRS} are needed to train "
+            f"({MIN_PAIRS - MIN_VAL} to train on, {MIN_VAL} to validate). Upload more images with masks of the same names."
+        )
+    if num_classes < 2:
+        raise UploadError("These masks hold a single class: there is nothing to segment. Set the number of classes to 2 or more, or check the masks.")
+    return pairs
+
+
+def split(count: int, seed: int, val_fraction: float = VAL_FRACTION) -> tuple[np.ndarray, np.ndarray]:
+    """(training, validation) indices of ``count`` pairs by a seeded permutation: at least MIN_VAL
+    validation pairs and at least one training pair, each part in its original order."""
+    order = np.random.default_rng(seed).permutation(count)
+    n_val = min(max(MIN_VAL, int(round(val_fraction * count))), count - 1)
+    return np.sort(order[n_val:]), np.sort(order[:n_val])
+
+
 def build_dataset(
     images: ImageSet,
     masks: MaskSet,
@@ -911,20 +939,12 @@ def build_dataset(
     set smaller than ``min_train`` (the largest batch) is repeated whole, so every batch is full
     and the class shares stay exactly those of the training images. Void pixels stay VOID (nearest
     neighbour makes no new values), and the dataset's ``ignore_index`` is VOID when its masks hold any."""
-    pairs = list(pairing.pairs)
-    if len(pairs) < MIN_PAIRS:
-        raise UploadError(
-            f"{len(pairs)} image–mask pair{'s' if len(pairs) != 1 else ''} matched; at least {MIN_PAIRS} are needed to train "
-            f"({MIN_PAIRS - MIN_VAL} to train on, {MIN_VAL} to validate). Upload more images with masks of the same names."
-        )
-    if num_classes < 2:
-        raise UploadError("These masks hold a single class: there is nothing to segment. Set the number of classes to 2 or more, or check the masks.")
+    pairs = check_pairs(pairing, num_classes)
     lookup = _lookup(mapping)
     x = np.stack([images.small[i] for i, _ in pairs]).astype(np.float32) / 255.0
     y = np.stack([resize_mask(lookup[masks.codes[j]], size) for _, j in pairs])
-    order = np.random.default_rng(seed).permutation(len(pairs))
-    n_val = min(max(MIN_VAL, int(round(val_fraction * len(pairs)))), len(pairs) - 1)
-    val, train = np.sort(order[:n_val]), np.sort(order[n_val:])
+    train, val = split(len(pairs), seed, val_fraction)
+    n_val = len(val)
     repeats = max(1, math.ceil(min_train / len(train)))
     train = np.tile(train, repeats)
     arrays = [x[train], y[train], x[val], y[val]]

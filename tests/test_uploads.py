@@ -400,8 +400,9 @@ def test_cmyk_image_as_a_mask():
     assert "CMYK" in message and "not a mask" in message
     assert_helpful(message)
     # ... while a CMYK *image* is converted to RGB.
-    small, size = uploads.decode_image(encode(cmyk, "JPEG"), "photo.jpg")
-    assert small.shape == (64, 64, 3) and size == (32, 32)
+    small, size, full = uploads.decode_image(encode(cmyk, "JPEG"), "photo.jpg", keep_full=True)
+    assert small.shape == (64, 64, 3) and size == (32, 32) and full.shape == (32, 32, 3)
+    assert full[..., 1].mean() < 60 and full[..., 0].mean() > 200, "CMYK (0, 255, 0, 0), magenta, is RGB (255, 0, 255)"
 
 
 def test_palette_mode_mask_indices_are_the_classes():
