@@ -1,19 +1,24 @@
 """Compare losses without a browser: train one run per loss, weighting, normalization and seed on
-the toy dataset (the runs are the app's runs) and tabulate validation metrics.
+the toy dataset or on your own (the runs are the app's runs) and tabulate validation metrics.
 
     python -m explorer.compare --losses ce,focal,dice,focal_tversky,ce_dice \\
         --weights none,balanced --normalization group,none --steps 300 --seeds 5
+    python -m explorer.compare --data path/to/dataset --crop 64 ...   # explorer/owndata.py
+    python -m explorer.compare --ray [ADDRESS] ...                     # explorer/cluster.py
 
 Every variant trains from the same initial weights on the same batches for a given seed. Losses
 take their registry defaults; losses that use class weights run once per `--weights` scheme
-(counted over the whole training set), the others once. A run the NaN guard halts is a failed
-run: it is listed with its step and reason and left out of every mean. Each variant is also
-compared with plain cross-entropy on the same seeds: the mean paired difference with a 95 %
-interval (Student's t over the seeds where both runs finished).
+(counted over the whole training set, at full resolution), the others once. A run the NaN guard
+halts, or that raised, or whose worker died twice, is a failed run: it is listed with its reason
+and left out of every mean, and the sweep goes on. Each variant is also compared with plain
+cross-entropy on the same seeds: the mean paired difference with a 95 % interval (Student's t
+over the seeds where both runs finished).
 
-Writes `results.json` (every run), `comparison.md` and `comparison.csv` into `--out`;
-`--readme README.md` also rewrites the README's comparison section from the same results, and a
-test checks that section against `docs/comparison/results.json` and the code that made it.
+Writes `results.json` (every run, with its curves), `comparison.md`, `comparison.csv`,
+`predictions.npz` (each run's prediction of one validation image) and `report.html`
+(explorer/html_report.py) into `--out`; `--readme README.md` also rewrites the README's
+comparison section from the same results, and a test checks that section against
+`docs/comparison/results.json` and the code that made it.
 """
 
 from __future__ import annotations
@@ -32,13 +37,14 @@ import time
 import tokenize
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from explorer import data, losses, metrics, weights
+from explorer import data, losses, metrics, owndata, uploads, weights
 from explorer.model import NORMALIZATIONS
 from explorer.training import Run, RunConfig
 
@@ -65,7 +71,8 @@ class Variant:
 
 @dataclass(frozen=True)
 class Outcome:
-    """One run. A failed run has `failed` (the NaN guard's message) and no scores."""
+    """One run. A failed run has `failed` (the NaN guard's message, or why its worker was lost)
+    and no scores."""
 
     variant: Variant
     seed: int
@@ -78,6 +85,37 @@ class Outcome:
     recall: tuple[float, ...] | None = None
     mean_iou: float | None = None
     pixel_accuracy: float | None = None
+    loss_curve: tuple[tuple[int, float], ...] = ()  # (step, mean training loss since the last point)
+    iou_curve: tuple[tuple[int, tuple[float, ...]], ...] = ()  # (step, validation IoU per class)
+    # The predicted classes of the example validation image (TrainingData.example); kept out of
+    # results.json (an image), written to predictions.npz.
+    prediction: np.ndarray | None = field(default=None, compare=False, repr=False)
+
+
+@dataclass(frozen=True, eq=False)
+class TrainingData:
+    """What every run of a comparison trains and is scored on: the dataset, the class counts the
+    weighting schemes use (over the full-resolution training masks: a dataset trained on crops
+    counts its images, not its crops) and the validation image whose prediction the report shows
+    (the one with the most pixels of the rarest class)."""
+
+    dataset: data.Dataset
+    counts: weights.ClassCounts
+    example: int
+
+    @classmethod
+    def of(cls, dataset: data.Dataset, counts: weights.ClassCounts | None = None) -> "TrainingData":
+        if counts is None:
+            counts = weights.count_pixels(dataset.train_masks, dataset.num_classes, ignore_index=dataset.ignore_index)
+        rare = int(np.argmin(np.where(counts.pixels > 0, counts.pixels, np.iinfo(np.int64).max)))
+        per_image = (dataset.val_masks == rare).reshape(len(dataset.val_masks), -1).sum(axis=1)
+        return cls(dataset, counts, int(np.argmax(per_image)))
+
+    @property
+    def rarest(self) -> int:
+        """The rarest class that has pixels."""
+        pixels = self.counts.pixels
+        return int(np.argmin(np.where(pixels > 0, pixels, np.iinfo(np.int64).max)))
 
 
 def variants(loss_ids, schemes, normalizations) -> list[Variant]:
@@ -95,9 +133,13 @@ def variants(loss_ids, schemes, normalizations) -> list[Variant]:
     return list(dict.fromkeys(out))
 
 
-def train_one(variant: Variant, seed: int, steps: int, learning_rate: float, dataset: data.Dataset) -> Outcome:
-    counts = weights.count_pixels(dataset.train_masks, dataset.num_classes)
-    class_weights = tuple(weights.class_weights(counts, variant.scheme).weights)
+CURVE_POINTS = 20  # validation snapshots per run, for the report's curves
+
+
+def train_one(variant: Variant, seed: int, steps: int, learning_rate: float, subject: data.Dataset | TrainingData) -> Outcome:
+    subject = subject if isinstance(subject, TrainingData) else TrainingData.of(subject)
+    dataset = subject.dataset
+    class_weights = tuple(weights.class_weights(subject.counts, variant.scheme).weights)
     config = RunConfig(
         loss_id=variant.loss_id,
         class_weights=class_weights,
@@ -107,10 +149,22 @@ def train_one(variant: Variant, seed: int, steps: int, learning_rate: float, dat
     )
     run = Run(config, dataset)
     start = time.perf_counter()
-    state = run.advance(steps)
+    # Trained in pieces with a validation snapshot after each, for the curves; the batches depend
+    # on the step only, so the result is that of one call.
+    piece = max(1, math.ceil(steps / CURVE_POINTS))
+    loss_curve, iou_curve = [], []
+    state = run.state
+    while state.step < steps and not state.halted:
+        before = len(state.loss_values)
+        state = run.advance(min(piece, steps - state.step), evaluate_every=1)
+        if len(state.loss_values) > before:
+            loss_curve.append((state.step, float(np.mean(state.loss_values[before:]))))
+        if not state.halted and state.latest.step == state.step:
+            iou_curve.append((state.step, tuple(map(float, state.latest.scores.iou))))
     seconds = time.perf_counter() - start
     latest = state.latest
-    common = dict(variant=variant, seed=seed, step=state.step, seconds=seconds, logit_scale=latest.logit_scale)
+    common = dict(variant=variant, seed=seed, step=state.step, seconds=seconds, logit_scale=latest.logit_scale,
+                  loss_curve=tuple(loss_curve), iou_curve=tuple(iou_curve))
     if state.halted:
         return Outcome(**common, failed=state.halted)
     s = latest.scores
@@ -121,7 +175,13 @@ def train_one(variant: Variant, seed: int, steps: int, learning_rate: float, dat
         recall=tuple(map(float, s.recall)),
         mean_iou=float(s.mean_iou),
         pixel_accuracy=float(s.pixel_accuracy),
+        prediction=latest.probabilities[subject.example].argmax(-1).astype(np.uint8),
     )
+
+
+def lost(variant: Variant, seed: int, reason: str) -> Outcome:
+    """A run that produced no result at all (its worker died, an exception): a failure."""
+    return Outcome(variant, seed, step=0, seconds=float("nan"), logit_scale=float("nan"), failed=reason)
 
 
 # -- running the runs: each in a worker process with one thread -----------------------------------
@@ -133,24 +193,24 @@ def train_one(variant: Variant, seed: int, steps: int, learning_rate: float, dat
 # its parent's main module, and when that is a script that starts TensorFlow (a Streamlit page),
 # the thread counts can no longer be set in code.
 THREADS_PER_RUN = 1
-_THREAD_VARIABLES = ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS")
-_worker_dataset: data.Dataset | None = None
+THREAD_VARIABLES = ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS")
+_worker_data: TrainingData | None = None
 
 
-def _init_worker(dataset: data.Dataset) -> None:
-    global _worker_dataset
-    _worker_dataset = dataset
+def _init_worker(subject: TrainingData) -> None:
+    global _worker_data
+    _worker_data = subject
 
 
 def _train_in_worker(task: tuple) -> Outcome:
-    return train_one(*task, _worker_dataset)
+    return train_one(*task, _worker_data)
 
 
 @contextmanager
 def _worker_threads(threads: int) -> Iterator[None]:
     """The environment that workers spawned inside this block start with."""
-    saved = {name: os.environ.get(name) for name in _THREAD_VARIABLES}
-    os.environ.update({name: str(threads) for name in _THREAD_VARIABLES})
+    saved = {name: os.environ.get(name) for name in THREAD_VARIABLES}
+    os.environ.update({name: str(threads) for name in THREAD_VARIABLES})
     try:
         yield
     finally:
@@ -161,22 +221,60 @@ def _worker_threads(threads: int) -> Iterator[None]:
                 os.environ[name] = value
 
 
-def run_all(tasks: list[tuple], dataset: data.Dataset, workers: int = 1, progress=print) -> list[Outcome]:
+def default_workers() -> int:
+    """One worker per core: each run has one thread, and two runs on one core each take twice as long."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+class Progress:
+    """Runs done and time left, one line per finished run."""
+
+    def __init__(self, total: int, print_line=print):
+        self.total, self.done, self.start, self.print_line = total, 0, time.perf_counter(), print_line
+
+    def __call__(self, outcome: Outcome) -> None:
+        self.done += 1
+        left = (time.perf_counter() - self.start) / self.done * (self.total - self.done)
+        reason = outcome.failed.removeprefix("The run is paused: ").split(". ")[0] if outcome.failed else ""
+        status = f"FAILED ({reason})" if outcome.failed else f"mean IoU {outcome.mean_iou:.3f}"
+        width = 20
+        bar = "#" * round(width * self.done / self.total) + "." * (width - round(width * self.done / self.total))
+        self.print_line(f"[{bar}] {self.done}/{self.total} {outcome.variant.name}, {outcome.variant.normalization}, seed {outcome.seed}: "
+                        f"{status} ({outcome.seconds:.0f} s; about {left / 60:.0f} min left)")
+
+
+def run_all(tasks: list[tuple], subject: data.Dataset | TrainingData, workers: int = 1, progress=print) -> list[Outcome]:
     """Train every (variant, seed, steps, learning_rate) task in `workers` processes (spawned:
-    TensorFlow does not survive a fork); outcomes in the order of `tasks`. A worker that dies
-    ends the comparison with BrokenProcessPool (a multiprocessing.Pool would start another and
-    wait for ever)."""
-    start = time.perf_counter()
+    TensorFlow does not survive a fork); outcomes in the order of `tasks`.
+
+    A run that raises is a failed run with the exception as its reason. A worker process that dies
+    (out of memory, killed) breaks the pool: the runs it took down are tried once more in a new
+    pool, and a run lost twice is a failed run. The sweep goes on either way."""
+    subject = subject if isinstance(subject, TrainingData) else TrainingData.of(subject)
+    report = Progress(len(tasks), progress)
+    outcomes: list[Outcome | None] = [None] * len(tasks)
+    losses_of = dict.fromkeys(range(len(tasks)), 0)
+    pending = list(range(len(tasks)))
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max(1, workers), mp_context=context, initializer=_init_worker, initargs=(dataset,)) as pool:
-        with _worker_threads(THREADS_PER_RUN):  # the workers start while the tasks are submitted
-            futures = {pool.submit(_train_in_worker, task): i for i, task in enumerate(tasks)}
-        outcomes: list[Outcome | None] = [None] * len(tasks)
-        for done, future in enumerate(as_completed(futures), 1):
-            outcome = outcomes[futures[future]] = future.result()
-            left = (time.perf_counter() - start) / done * (len(tasks) - done)
-            status = f"FAILED at step {outcome.step}" if outcome.failed else f"mean IoU {outcome.mean_iou:.3f}"
-            progress(f"[{done}/{len(tasks)}] {outcome.variant.name}, {outcome.variant.normalization}, seed {outcome.seed}: {status} ({outcome.seconds:.0f} s; about {left / 60:.0f} min left)")
+    while pending:
+        with ProcessPoolExecutor(max(1, workers), mp_context=context, initializer=_init_worker, initargs=(subject,)) as pool:
+            with _worker_threads(THREADS_PER_RUN):  # the workers start while the tasks are submitted
+                futures = {pool.submit(_train_in_worker, tasks[i]): i for i in pending}
+            pending = []
+            for future in as_completed(futures):
+                i = futures[future]
+                variant, seed = tasks[i][:2]
+                try:
+                    outcomes[i] = future.result()
+                except BrokenProcessPool:
+                    losses_of[i] += 1
+                    if losses_of[i] < 2:
+                        pending.append(i)
+                        continue
+                    outcomes[i] = lost(variant, seed, "its worker process died twice (out of memory, or killed)")
+                except Exception as error:  # a bug or a resource error in one run: the sweep goes on
+                    outcomes[i] = lost(variant, seed, f"{type(error).__name__}: {error}")
+                report(outcomes[i])
     return outcomes
 
 
@@ -209,13 +307,13 @@ def paired_differences(outcomes: list[Outcome], variant: Variant, metric) -> np.
     return np.array([metric(o) - metric(baseline[o.seed]) for o in finished(outcomes, variant) if o.seed in baseline])
 
 
-def rarest_class(dataset: data.Dataset) -> int:
-    return int(np.argmin(weights.count_pixels(dataset.train_masks, dataset.num_classes).pixels))
+def _subject(subject: data.Dataset | TrainingData) -> TrainingData:
+    return subject if isinstance(subject, TrainingData) else TrainingData.of(subject)
 
 
 def all_background_scores(dataset: data.Dataset) -> metrics.Scores:
     masks = dataset.val_masks
-    return metrics.scores(metrics.confusion_matrix(masks, np.zeros_like(masks), dataset.num_classes))
+    return metrics.scores(metrics.confusion_matrix(masks, np.zeros_like(masks), dataset.num_classes, ignore_index=dataset.ignore_index))
 
 
 # -- tables --------------------------------------------------------------------------------------
@@ -245,15 +343,26 @@ def scores_table(outcomes: list[Outcome], normalization: str, dataset: data.Data
             [variant.name, f"{len(done)}/{len(runs)}"]
             + [_pm([o.iou[c] for o in done]) for c in range(dataset.num_classes)]
             + [_pm([o.mean_iou for o in done]), _pm([o.pixel_accuracy for o in done])]
-            + [f"{np.median([o.logit_scale for o in runs]):.3g}", f"{np.mean([o.seconds for o in runs]):.0f}"]
+            + [f"{np.nanmedian([o.logit_scale for o in runs]):.3g}", f"{np.nanmean([o.seconds for o in runs]):.0f}"]
         )
     base = all_background_scores(dataset)
     body.append(["all background (for scale)", "–", *[f"{v:.3f}" for v in base.iou], f"{base.mean_iou:.3f}", f"{base.pixel_accuracy:.3f}", "–", "–"])
     return markdown(header, body)
 
 
-def paired_table(outcomes: list[Outcome], normalization: str, dataset: data.Dataset) -> str:
-    rare = rarest_class(dataset)
+def per_class_table(outcomes: list[Outcome], normalization: str, dataset: data.Dataset, metric: str) -> str:
+    """Dice or recall per class, mean ± std over the finished runs."""
+    header = ["loss", *[f"{metric} {n}" for n in dataset.class_names]]
+    body = []
+    for variant in dict.fromkeys(o.variant for o in outcomes if o.variant.normalization == normalization):
+        done = finished(outcomes, variant)
+        body.append([variant.name] + [_pm([getattr(o, metric)[c] for o in done]) for c in range(dataset.num_classes)])
+    return markdown(header, body)
+
+
+def paired_table(outcomes: list[Outcome], normalization: str, subject: data.Dataset | TrainingData) -> str:
+    subject = _subject(subject)
+    dataset, rare = subject.dataset, subject.rarest
     header = ["loss", "pairs", "Δ mean IoU [95 % interval]", f"Δ IoU {dataset.class_names[rare]} [95 % interval]"]
     body = []
     for variant in dict.fromkeys(o.variant for o in outcomes if o.variant.normalization == normalization):
@@ -275,20 +384,29 @@ def markdown(header: list[str], body: list[list[str]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def report(results: dict, dataset: data.Dataset) -> str:
-    """The Markdown of a comparison: per normalization, the scores and the paired differences;
-    then every failed run. The README's section is exactly this text."""
+def report(results: dict, subject: data.Dataset | TrainingData, details: bool = False) -> str:
+    """The Markdown of a comparison: per normalization, the scores and the paired differences
+    (with `details`, Dice and recall per class too); then every failed run. The README's section
+    is exactly this text without details."""
+    subject = _subject(subject)
+    dataset = subject.dataset
     outcomes = outcomes_from_json(results)
     s = results["settings"]
     parts = [
         f"Measured with `{results['command']}` ({s['steps']} steps, {len(s['seeds'])} seeds, lr {s['learning_rate']:g}, "
         f"batch 16; validation set; mean ± std over the runs that finished). Code fingerprint `{results['code']}`.\n"
     ]
+    if s.get("data"):
+        parts.append(f"\nData: {s['data']}.\n")
     for normalization in s["normalizations"]:
         parts.append(f"\n**U-Net with {NORMALIZATIONS[normalization]}**\n\n")
         parts.append(scores_table(outcomes, normalization, dataset))
+        if details:
+            for metric in ("dice", "recall"):
+                parts.append(f"\n{metric.capitalize()} per class, {NORMALIZATIONS[normalization]}\n\n")
+                parts.append(per_class_table(outcomes, normalization, dataset, metric))
         parts.append(f"\nAgainst plain cross-entropy on the same seeds, {NORMALIZATIONS[normalization]}: mean paired difference [95 % interval]\n\n")
-        parts.append(paired_table(outcomes, normalization, dataset))
+        parts.append(paired_table(outcomes, normalization, subject))
     failed = failures(outcomes)
     parts.append("\nFailed runs (left out of every mean): " + ("none.\n" if not failed else f"{len(failed)}.\n\n" + "".join(f"- {f}\n" for f in failed)))
     return "".join(parts)
@@ -338,6 +456,12 @@ def _code_tokens(source: str) -> list[str]:
     return out
 
 
+def outcome_json(outcome: Outcome) -> dict:
+    row = asdict(outcome)
+    del row["prediction"]
+    return row
+
+
 def outcomes_from_json(results: dict) -> list[Outcome]:
     outcomes = []
     for row in results["runs"]:
@@ -345,6 +469,8 @@ def outcomes_from_json(results: dict) -> list[Outcome]:
         row["variant"] = Variant(**row["variant"])
         for key in ("iou", "dice", "recall"):
             row[key] = tuple(row[key]) if row[key] is not None else None
+        row["loss_curve"] = tuple((int(step), float(value)) for step, value in row.get("loss_curve", ()))
+        row["iou_curve"] = tuple((int(step), tuple(values)) for step, values in row.get("iou_curve", ()))
         outcomes.append(Outcome(**row))
     return outcomes
 
@@ -361,17 +487,27 @@ def readme_section(readme: str) -> str:
     return readme[start:end]
 
 
+def prediction_key(outcome: Outcome) -> str:
+    v = outcome.variant
+    return f"{v.loss_id}|{v.scheme}|{v.normalization}|{outcome.seed}"
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", type=Path, help="your dataset: a folder or zip with images/ and masks/ (default: the toy set)")
+    parser.add_argument("--crop", type=int, default=owndata.CROP, help="with --data: training crop size in pixels (a multiple of 8)")
+    parser.add_argument("--pool", type=int, default=owndata.POOL, help="with --data: training crops cut once and drawn from")
+    parser.add_argument("--rare-crops", type=float, default=0.0, help="with --data: share of the crops centred on a rare-class pixel (default 0: uniform)")
     parser.add_argument("--losses", default="ce,focal,dice,focal_tversky,ce_dice")
     parser.add_argument("--weights", default="none,balanced", help="weighting schemes, comma-separated, for losses that use class weights")
     parser.add_argument("--normalization", default="group", help=f"U-Net normalizations, comma-separated: {', '.join(NORMALIZATIONS)}")
     parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--lr", type=float, default=3e-3)
-    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="worker processes, one run and one thread each (default: one per core)")
+    parser.add_argument("--workers", type=int, default=default_workers(), help="worker processes, one run and one thread each (default: one per core)")
+    parser.add_argument("--ray", nargs="?", const="", metavar="ADDRESS", help="run the runs as Ray tasks: on the cluster at ADDRESS, or on a local Ray instance without one (pip install -r requirements-ray.txt)")
     parser.add_argument("--out", type=Path, default=Path("comparison"))
-    parser.add_argument("--readme", type=Path, help="also rewrite this README's comparison section")
+    parser.add_argument("--readme", type=Path, help="also rewrite this README's comparison section (toy set only)")
     args = parser.parse_args(argv if argv is not None else None)
     schemes = args.weights.split(",")
     dataset_level = [s for s, v in weights.SCHEMES.items() if v.dataset_level]
@@ -380,39 +516,69 @@ def main(argv=None) -> None:
     normalizations = args.normalization.split(",")
     if any(n not in NORMALIZATIONS for n in normalizations):
         parser.error(f"--normalization takes some of {list(NORMALIZATIONS)}")
+    if args.readme and args.data:
+        parser.error("--readme is for the toy set's comparison; leave out --data")
     loss_ids = args.losses.split(",")
     if BASELINE not in loss_ids:
         loss_ids.insert(0, BASELINE)  # the paired comparison needs it
 
     code = code_fingerprint()  # of the code the runs train with, taken before they start
-    dataset = data.load_toy()
+    options = [f"--losses={args.losses}", f"--weights={args.weights}", f"--normalization={args.normalization}",
+               f"--steps={args.steps}", f"--seeds={args.seeds}", f"--lr={args.lr:g}"]
+    if args.data:
+        try:
+            own = owndata.load(args.data, crop=args.crop, pool=args.pool, rare_share=args.rare_crops)
+        except uploads.UploadError as error:
+            raise SystemExit(f"{args.data}: {error.message}") from None
+        for problem in own.problems:
+            print(f"left out: {problem.name}: {problem.message}")
+        subject, described = TrainingData.of(own.dataset, own.counts), own.describe()
+        options = [f"--data={args.data}", f"--crop={args.crop}", f"--pool={args.pool}", f"--rare-crops={args.rare_crops:g}"] + options
+    else:
+        subject, described = TrainingData.of(data.load_toy()), None
+    dataset = subject.dataset
     chosen = variants(loss_ids, schemes, normalizations)
     tasks = [(v, seed, args.steps, args.lr) for v in chosen for seed in range(args.seeds)]
-    print(f"{len(tasks)} runs: {len(chosen)} variants × {args.seeds} seeds, {args.steps} steps each, {args.workers} worker(s)", flush=True)
-    outcomes = run_all(tasks, dataset, args.workers, progress=lambda line: print(line, flush=True))
+    where = f"Ray ({args.ray or 'a local instance'})" if args.ray is not None else f"{args.workers} worker(s)"
+    print(f"{len(tasks)} runs: {len(chosen)} variants × {args.seeds} seeds, {args.steps} steps each, on {where}", flush=True)
+    if described:
+        print(f"data: {described}", flush=True)
+    printer = lambda line: print(line, flush=True)  # noqa: E731
+    if args.ray is not None:
+        from explorer import cluster
 
-    command = "python -m explorer.compare " + shlex.join(
-        [f"--losses={args.losses}", f"--weights={args.weights}", f"--normalization={args.normalization}",
-         f"--steps={args.steps}", f"--seeds={args.seeds}", f"--lr={args.lr:g}"]
-    )
+        outcomes = cluster.run_on_ray(tasks, subject, args.ray or None, progress=printer)
+    else:
+        outcomes = run_all(tasks, subject, args.workers, progress=printer)
+
     results = {
-        "command": command,
-        "settings": {"losses": loss_ids, "weights": schemes, "normalizations": normalizations, "steps": args.steps, "seeds": list(range(args.seeds)), "learning_rate": args.lr},
+        "command": "python -m explorer.compare " + shlex.join(options),
+        "settings": {"losses": loss_ids, "weights": schemes, "normalizations": normalizations, "steps": args.steps, "seeds": list(range(args.seeds)),
+                     "learning_rate": args.lr, **({"data": described} if described else {})},
         "code": code,
-        "runs": [asdict(o) for o in outcomes],
+        "runs": [outcome_json(o) for o in outcomes],
     }
-    text = report(results, dataset)
+    text = report(results, subject, details=True)
     print("\n" + text)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "results.json").write_text(json.dumps(results, indent=1) + "\n")
     (args.out / "comparison.md").write_text(text)
     with open(args.out / "comparison.csv", "w", newline="") as f:
         csv.writer(f).writerows(csv_rows(outcomes, dataset.class_names))
-    print(f"wrote {args.out / 'results.json'}, comparison.md and comparison.csv")
+    predictions = {prediction_key(o): o.prediction for o in outcomes if o.prediction is not None}
+    np.savez_compressed(args.out / "predictions.npz", **predictions)
+    from explorer import html_report  # the report draws on this module's summaries
+
+    html_report.write(args.out / "report.html", results, subject, predictions)
+    print(f"wrote {args.out / 'report.html'} (opens offline), results.json, comparison.md, comparison.csv and predictions.npz")
     if args.readme:
-        args.readme.write_text(replace_readme_section(args.readme.read_text(), text))
+        args.readme.write_text(replace_readme_section(args.readme.read_text(), report(results, subject)))
         print(f"rewrote the comparison section of {args.readme}")
 
 
 if __name__ == "__main__":
-    main()
+    # Through the package's module, not this __main__ copy: the report module imports
+    # explorer.compare, and its TrainingData must be the class the runs' data is made of.
+    from explorer import compare
+
+    compare.main()

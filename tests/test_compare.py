@@ -113,8 +113,9 @@ def test_the_command_writes_results_tables_and_a_readme_section(tmp_path, capsys
     results = json.loads((tmp_path / "results.json").read_text())
     assert len(results["runs"]) == 3 * 2 and results["code"] == compare.code_fingerprint()
     text = (tmp_path / "comparison.md").read_text()
-    assert text in printed and text == compare.report(results, data.load_toy())
-    assert compare.readme_section(readme.read_text()) == text
+    assert text in printed and text == compare.report(results, data.load_toy(), details=True)
+    assert "Dice per class" in text and "Recall per class" in text
+    assert compare.readme_section(readme.read_text()) == compare.report(results, data.load_toy())
     assert readme.read_text().startswith("# Title") and readme.read_text().endswith("After.\n")
     with open(tmp_path / "comparison.csv") as f:
         rows = list(csv.DictReader(f))
@@ -149,3 +150,51 @@ def test_the_readme_table_is_the_committed_commands_output_at_this_code():
         f"  {results['command']} --workers=2 --out=docs/comparison --readme=README.md"
     )
     assert len(results["settings"]["seeds"]) >= 5
+
+
+class DiesWhenUnpickled:
+    """A worker that receives this dies at once, as one killed for its memory would."""
+
+    def __reduce__(self):
+        return (os._exit, (9,))
+
+
+def test_a_worker_that_dies_is_a_failed_run_and_the_sweep_ends(tmp_path):
+    dataset = tiny_dataset()
+    deadly = compare.TrainingData(DiesWhenUnpickled(), compare.TrainingData.of(dataset).counts, 0)
+    tasks = [(Variant("ce", "none", "group"), seed, 2, 1e-3) for seed in (0, 1)]
+    lines = []
+    outcomes = compare.run_all(tasks, deadly, workers=1, progress=lines.append)
+    assert [o.failed for o in outcomes] == ["its worker process died twice (out of memory, or killed)"] * 2
+    assert [(o.variant, o.seed) for o in outcomes] == [t[:2] for t in tasks]
+    assert len(lines) == 2 and all("FAILED" in line for line in lines) and " 2/2 " in lines[-1]
+
+
+def test_a_run_that_raises_is_a_failed_run_and_the_others_finish():
+    dataset = tiny_dataset()
+    broken = Variant("ce", "none", "no_such_normalization")  # build_unet refuses it
+    outcomes = compare.run_all([(broken, 0, 2, 1e-3), (Variant("ce", "none", "group"), 0, 2, 1e-3)], dataset, workers=1, progress=lambda _: None)
+    assert outcomes[0].failed.startswith("ValueError: unknown normalization 'no_such_normalization'")
+    assert outcomes[1].failed is None and outcomes[1].step == 2 and outcomes[1].prediction is not None
+
+
+def test_the_command_compares_losses_on_your_own_data_and_writes_an_html_report(tmp_path, capsys):
+    from test_owndata import write_set
+
+    folder = write_set(tmp_path / "mine")
+    out = tmp_path / "out"
+    compare.main(["--data", str(folder), "--crop", "32", "--pool", "48", "--losses", "ce,dice", "--weights", "none",
+                  "--steps", "4", "--seeds", "2", "--workers", "1", "--out", str(out)])
+    printed = capsys.readouterr().out
+    assert "4 training images (3 sizes" in printed and "as 48 crops of 32×32 (uniform); 2 whole validation images (padded to 128×96)" in printed
+    results = json.loads((out / "results.json").read_text())
+    assert results["command"].startswith("python -m explorer.compare --data=") and "--crop=32" in results["command"]
+    assert len(results["runs"]) == 2 * 2 and all(r["failed"] is None for r in results["runs"])
+    assert all(len(r["iou_curve"]) == 4 and r["iou_curve"][-1][0] == 4 for r in results["runs"]), "a snapshot for the curves at every step of 4"
+    predictions = np.load(out / "predictions.npz")
+    assert sorted(predictions.files) == sorted(f"{l}|none|group|{s}" for l in ("ce", "dice") for s in (0, 1))
+    assert predictions["ce|none|group|0"].shape == (96, 128), "whole validation images"
+    page = (out / "report.html").read_text()
+    assert page.count("plotly.js v") == 1 and page.count('<img src="data:image/png;base64,') == 2 + 2
+    with pytest.raises(SystemExit, match="does not exist"):
+        compare.main(["--data", str(tmp_path / "nowhere"), "--out", str(out)])
