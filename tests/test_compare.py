@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 
 from explorer import compare, data
+from explorer.compare import command
 from explorer.compare import Outcome, Variant
 from test_training import tiny_dataset
 
@@ -108,7 +109,7 @@ def test_results_do_not_depend_on_the_number_of_workers_nor_on_the_main_module(t
 def test_the_command_writes_results_tables_and_a_readme_section(tmp_path, capsys):
     readme = tmp_path / "README.md"
     readme.write_text(f"# Title\n\n{compare.README_BEGIN}\nold\n{compare.README_END}\n\nAfter.\n")
-    compare.main(["--losses", "ce,dice", "--weights", "none,balanced", "--steps", "2", "--seeds", "2", "--out", str(tmp_path), "--readme", str(readme)])
+    command.main(["--losses", "ce,dice", "--weights", "none,balanced", "--steps", "2", "--seeds", "2", "--out", str(tmp_path), "--readme", str(readme)])
     printed = capsys.readouterr().out
     results = json.loads((tmp_path / "results.json").read_text())
     assert len(results["runs"]) == 3 * 2 and results["code"] == compare.code_fingerprint()
@@ -183,7 +184,7 @@ def test_the_command_compares_losses_on_your_own_data_and_writes_an_html_report(
 
     folder = write_set(tmp_path / "mine")
     out = tmp_path / "out"
-    compare.main(["--data", str(folder), "--crop", "32", "--pool", "48", "--losses", "ce,dice", "--weights", "none",
+    command.main(["--data", str(folder), "--crop", "32", "--pool", "48", "--losses", "ce,dice", "--weights", "none",
                   "--steps", "4", "--seeds", "2", "--workers", "1", "--out", str(out)])
     printed = capsys.readouterr().out
     assert "4 training images (3 sizes" in printed and "as 48 crops of 32×32 (uniform); 2 whole validation images (padded to 128×96)" in printed
@@ -197,4 +198,4 @@ def test_the_command_compares_losses_on_your_own_data_and_writes_an_html_report(
     page = (out / "report.html").read_text()
     assert page.count("plotly.js v") == 1 and page.count('<img src="data:image/png;base64,') == 2 + 2
     with pytest.raises(SystemExit, match="does not exist"):
-        compare.main(["--data", str(tmp_path / "nowhere"), "--out", str(out)])
+        command.main(["--data", str(tmp_path / "nowhere"), "--out", str(out)])

@@ -18,6 +18,7 @@ import statistics
 import time
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from explorer import data
@@ -26,15 +27,21 @@ from explorer.bench.training import trainer_block
 from explorer.training import Run, RunConfig, batch_indices
 
 
-def conv_flops(model: keras.Model, batch: int) -> int:
-    """Forward FLOPs of the model's Conv2D layers, 2 per multiply-add; biases, activations and
-    pooling are left out (they are a fraction of a percent here)."""
+def conv_flops(model: keras.Model, batch: int, image_shape: tuple[int, int, int] | None = None) -> int:
+    """Forward FLOPs of the model's Conv2D layers on images of `image_shape` (default: the model's
+    input shape, which must then be fixed), 2 per multiply-add; biases, activations and pooling
+    are left out (they are a fraction of a percent here). A run's U-Net takes any size: each
+    layer's output size is then found by running the model once on a blank image."""
+    image_shape = tuple(image_shape or model.input_shape[1:])
+    conv_layers = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
+    if None in image_shape:
+        raise ValueError("the model takes any image size: give image_shape")
+    outputs = keras.Model(model.input, [layer.output for layer in conv_layers])(np.zeros((1, *image_shape), np.float32))
     total = 0
-    for layer in model.layers:
-        if isinstance(layer, keras.layers.Conv2D):
-            kernel_h, kernel_w, channels_in, channels_out = layer.kernel.shape
-            _, height, width, _ = layer.output.shape
-            total += 2 * batch * height * width * kernel_h * kernel_w * channels_in * channels_out
+    for layer, output in zip(conv_layers, outputs):
+        kernel_h, kernel_w, channels_in, channels_out = layer.kernel.shape
+        _, height, width, _ = output.shape
+        total += 2 * batch * height * width * kernel_h * kernel_w * channels_in * channels_out
     return total
 
 
@@ -107,7 +114,7 @@ def main(argv=None) -> list[tuple[str, str]]:
 
     run = next(iter(runs.values()))
     counted = next(iter(step_flops.values()))
-    analytic = 3 * conv_flops(run.model, run.config.batch_size)
+    analytic = 3 * conv_flops(run.model, run.config.batch_size, run.data.train_images.shape[1:])
     print(
         f"FLOPs per train step (loss {args.loss}, batch {run.config.batch_size}, model {run.model.name}): "
         f"{counted / 1e9:.3f} G counted by TensorFlow's profiler (tf.compat.v1.profiler, float_operation) on the traced step's graph; "

@@ -1,0 +1,3 @@
+from explorer.compare.command import main
+
+main()
