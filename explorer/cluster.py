@@ -76,7 +76,7 @@ def run_on_ray(tasks: list[tuple], subject: data.Dataset | TrainingData, address
     except ImportError as error:
         raise SystemExit(f"Ray is not installed ({error}): pip install -r requirements-ray.txt") from None
 
-    subject = subject if isinstance(subject, TrainingData) else TrainingData.of(subject)
+    subject = compare.training_data(subject)
     report = compare.Progress(len(tasks), progress)
     started = not ray.is_initialized()
     if started:

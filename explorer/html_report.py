@@ -10,6 +10,7 @@ import io
 from pathlib import Path
 
 import numpy as np
+import plotly.colors
 import plotly.graph_objects as go
 from PIL import Image
 from plotly.subplots import make_subplots
@@ -17,7 +18,7 @@ from plotly.subplots import make_subplots
 from explorer import compare, plots
 from explorer.model import NORMALIZATIONS
 
-SEQUENCE = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
+SEQUENCE = plotly.colors.qualitative.D3  # one colour per variant
 
 
 def _png(rgb: np.ndarray, scale: int) -> str:

@@ -75,37 +75,46 @@ class OwnData:
 # -- reading ---------------------------------------------------------------------------------------
 
 
-def read_files(path: Path) -> tuple[list[tuple[str, bytes]], dict | None]:
-    """The files of a dataset folder or zip as (path inside it, bytes), and its classes.json if any.
-    A zip is opened by uploads.expand, with every limit of an upload."""
+def read_files(path: Path) -> list[tuple[str, bytes]]:
+    """The files of a dataset folder or zip as (path inside it, bytes); uploads.expand opens a zip
+    with every limit of an upload."""
     path = Path(path)
     if not path.exists():
         raise uploads.UploadError(f"{path} does not exist. Give a folder with images/ and masks/, or a zip of one.")
     if path.is_file():
-        return [(path.name, path.read_bytes())], None
-    files, meta = [], None
+        return [(path.name, path.read_bytes())]
+    files = []
     for file in sorted(p for p in path.rglob("*") if p.is_file()):
-        relative = file.relative_to(path).as_posix()
-        if file.name == "classes.json" and file.parent == path:
-            meta = json.loads(file.read_text(encoding="utf-8"))
-        elif not any(part.startswith(".") for part in file.relative_to(path).parts) and file.name.lower() not in uploads.JUNK_NAMES:
-            if file.stat().st_size > uploads.MAX_UPLOAD_MB * 2**20:
-                raise uploads.UploadError(f"{relative} is larger than {uploads.MAX_UPLOAD_MB} MB, the limit per file. Downscale it, or leave it out.")
-            files.append((relative, file.read_bytes()))
+        relative = file.relative_to(path)
+        if any(part.startswith(".") for part in relative.parts) or file.name.lower() in uploads.JUNK_NAMES:
+            continue
+        if file.stat().st_size > uploads.MAX_UPLOAD_MB * 2**20:
+            raise uploads.UploadError(f"{relative.as_posix()} is larger than {uploads.MAX_UPLOAD_MB} MB, the limit per file. Downscale it, or leave it out.")
+        files.append((relative.as_posix(), file.read_bytes()))
         if len(files) > uploads.MAX_FILES:
             break  # uploads.expand says what to do
-    return files, meta
+    return files
+
+
+def _class_table(entry: uploads.Entry) -> list[dict]:
+    """The classes of a classes.json (the toy set's format), or UploadError saying what is wrong."""
+    try:
+        classes = json.loads(entry.data.decode("utf-8"))["classes"]
+        return [{"name": str(c["name"]), "color": str(c["color"])} for c in classes]
+    except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as error:
+        raise uploads.UploadError(
+            f"{entry.name} could not be read ({type(error).__name__}: {error}). It must hold "
+            '{"classes": [{"name": "background", "color": "#000000"}, ...]}, one entry per class in index order.'
+        ) from None
 
 
 def load(path: Path, *, crop: int = CROP, pool: int = POOL, rare_share: float = 0.0, seed: int = 0) -> OwnData:
     """Read a dataset folder or zip (see the module docstring). Raises uploads.UploadError with a
     message that says what was wrong and what to do."""
-    files, meta = read_files(path)
-    entries, problems = uploads.expand(files)
-    meta_entry = next((e for e in entries if e.path.rsplit("/", 1)[-1] == "classes.json"), None)
-    if meta_entry is not None:  # a zip's classes.json
-        meta = json.loads(meta_entry.data.decode("utf-8"))
-        entries = [e for e in entries if e is not meta_entry]
+    entries, problems = uploads.expand(read_files(path))
+    tables = [e for e in entries if e.path.rsplit("/", 1)[-1].lower() == "classes.json"]
+    entries = [e for e in entries if e not in tables]
+    classes = _class_table(min(tables, key=lambda e: e.path.count("/"))) if tables else None
     mask_entries, image_entries = uploads.split_roles(entries, default="image")
     if not mask_entries:
         raise uploads.UploadError(f"No masks found in {path}. Put the masks in a masks/ folder (or name them like 0001_mask.png) next to images/.")
@@ -113,10 +122,10 @@ def load(path: Path, *, crop: int = CROP, pool: int = POOL, rare_share: float = 
     masks, mask_problems = uploads.read_masks(mask_entries)
     pairing = uploads.pair(images, masks)
     mapping = masks.default_mapping()
-    num_classes = masks.check_mapping(mapping, len(meta["classes"]) if meta else 0)
-    if meta:
-        names = tuple(str(c["name"]) for c in meta["classes"])
-        colours = tuple(str(c["color"]) for c in meta["classes"])
+    num_classes = masks.check_mapping(mapping, len(classes) if classes else 0)
+    if classes:
+        names = tuple(c["name"] for c in classes)
+        colours = tuple(c["color"] for c in classes)
     else:
         names, _ = uploads.class_names_from("", num_classes)
         colours = masks.class_colours(mapping, num_classes)

@@ -163,6 +163,11 @@ def test_bad_folders_are_refused_with_what_to_do(tmp_path):
     Image.fromarray(np.zeros((32, 32, 3), np.uint8)).save(tmp_path / "images" / "a.png")
     with pytest.raises(uploads.UploadError, match="No masks found.*masks/ folder"):
         owndata.load(tmp_path)
+    (tmp_path / "masks").mkdir()
+    Image.fromarray(np.zeros((32, 32), np.uint8)).save(tmp_path / "masks" / "a.png")
+    (tmp_path / "classes.json").write_text('{"classes": [{"name": "bg"}]}')
+    with pytest.raises(uploads.UploadError, match="classes.json could not be read .KeyError.*one entry per class"):
+        owndata.load(tmp_path)
     broken = tmp_path / "broken.zip"
     broken.write_bytes(b"PK\x03\x04 not really a zip")
     with pytest.raises(uploads.UploadError):

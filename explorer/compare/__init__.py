@@ -16,9 +16,9 @@ over the seeds where both runs finished).
 
 Writes `results.json` (every run, with its curves), `comparison.md`, `comparison.csv`,
 `predictions.npz` (each run's prediction of one validation image) and `report.html`
-(explorer/html_report.py) into `--out` (the command: explorer/compare/command.py); `--readme README.md` also rewrites the README's
-comparison section from the same results, and a test checks that section against
-`docs/comparison/results.json` and the code that made it.
+(explorer/html_report.py) into `--out`; the command line is explorer/compare/command.py.
+`--readme README.md` also rewrites the README's comparison section from the same results, and a
+test checks that section against `docs/comparison/results.json` and the code that made it.
 """
 
 from __future__ import annotations
@@ -103,15 +103,22 @@ class TrainingData:
     def of(cls, dataset: data.Dataset, counts: weights.ClassCounts | None = None) -> "TrainingData":
         if counts is None:
             counts = weights.count_pixels(dataset.train_masks, dataset.num_classes, ignore_index=dataset.ignore_index)
-        rare = int(np.argmin(np.where(counts.pixels > 0, counts.pixels, np.iinfo(np.int64).max)))
-        per_image = (dataset.val_masks == rare).reshape(len(dataset.val_masks), -1).sum(axis=1)
+        per_image = (dataset.val_masks == _rarest(counts)).reshape(len(dataset.val_masks), -1).sum(axis=1)
         return cls(dataset, counts, int(np.argmax(per_image)))
 
     @property
     def rarest(self) -> int:
-        """The rarest class that has pixels."""
-        pixels = self.counts.pixels
-        return int(np.argmin(np.where(pixels > 0, pixels, np.iinfo(np.int64).max)))
+        return _rarest(self.counts)
+
+
+def _rarest(counts: weights.ClassCounts) -> int:
+    """The rarest class that has pixels."""
+    return int(np.argmin(np.where(counts.pixels > 0, counts.pixels, np.iinfo(np.int64).max)))
+
+
+def training_data(subject: data.Dataset | TrainingData) -> TrainingData:
+    """A dataset's TrainingData (counts over its training masks); a TrainingData as it is."""
+    return subject if isinstance(subject, TrainingData) else TrainingData.of(subject)
 
 
 def variants(loss_ids, schemes, normalizations) -> list[Variant]:
@@ -133,7 +140,7 @@ CURVE_POINTS = 20  # validation snapshots per run, for the report's curves
 
 
 def train_one(variant: Variant, seed: int, steps: int, learning_rate: float, subject: data.Dataset | TrainingData) -> Outcome:
-    subject = subject if isinstance(subject, TrainingData) else TrainingData.of(subject)
+    subject = training_data(subject)
     dataset = subject.dataset
     class_weights = tuple(weights.class_weights(subject.counts, variant.scheme).weights)
     config = RunConfig(
@@ -246,7 +253,7 @@ def run_all(tasks: list[tuple], subject: data.Dataset | TrainingData, workers: i
     A run that raises is a failed run with the exception as its reason. A worker process that dies
     (out of memory, killed) breaks the pool: the runs it took down are tried once more in a new
     pool, and a run lost twice is a failed run. The sweep goes on either way."""
-    subject = subject if isinstance(subject, TrainingData) else TrainingData.of(subject)
+    subject = training_data(subject)
     report = Progress(len(tasks), progress)
     outcomes: list[Outcome | None] = [None] * len(tasks)
     losses_of = dict.fromkeys(range(len(tasks)), 0)
@@ -303,10 +310,6 @@ def paired_differences(outcomes: list[Outcome], variant: Variant, metric) -> np.
     return np.array([metric(o) - metric(baseline[o.seed]) for o in finished(outcomes, variant) if o.seed in baseline])
 
 
-def _subject(subject: data.Dataset | TrainingData) -> TrainingData:
-    return subject if isinstance(subject, TrainingData) else TrainingData.of(subject)
-
-
 def all_background_scores(dataset: data.Dataset) -> metrics.Scores:
     masks = dataset.val_masks
     return metrics.scores(metrics.confusion_matrix(masks, np.zeros_like(masks), dataset.num_classes, ignore_index=dataset.ignore_index))
@@ -357,7 +360,7 @@ def per_class_table(outcomes: list[Outcome], normalization: str, dataset: data.D
 
 
 def paired_table(outcomes: list[Outcome], normalization: str, subject: data.Dataset | TrainingData) -> str:
-    subject = _subject(subject)
+    subject = training_data(subject)
     dataset, rare = subject.dataset, subject.rarest
     header = ["loss", "pairs", "Δ mean IoU [95 % interval]", f"Δ IoU {dataset.class_names[rare]} [95 % interval]"]
     body = []
@@ -384,7 +387,7 @@ def report(results: dict, subject: data.Dataset | TrainingData, details: bool = 
     """The Markdown of a comparison: per normalization, the scores and the paired differences
     (with `details`, Dice and recall per class too); then every failed run. The README's section
     is exactly this text without details."""
-    subject = _subject(subject)
+    subject = training_data(subject)
     dataset = subject.dataset
     outcomes = outcomes_from_json(results)
     s = results["settings"]
