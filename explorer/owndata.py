@@ -62,14 +62,16 @@ class OwnData:
     pool_shares: np.ndarray  # class shares of the crop pool (void left out)
     image_sizes: tuple[tuple[int, int], ...]  # (H, W) of the training images
     problems: tuple[uploads.Problem, ...] = ()  # files left out, with why
+    val_total: int = 0  # validation images in the split; the dataset holds the first ones that fit
 
     def describe(self) -> str:
         sizes = sorted(set(self.image_sizes), key=lambda hw: (hw[0] * hw[1], hw))
         size = f"{sizes[0][1]}×{sizes[0][0]}" if len(sizes) == 1 else f"{len(sizes)} sizes from {sizes[0][1]}×{sizes[0][0]} to {sizes[-1][1]}×{sizes[-1][0]}"
         rare = f", {self.rare_share:.0%} of them centred on a pixel of a rare class (asked for)" if self.rare_share else " (uniform)"
         v = self.dataset.val_images
+        kept = f"the first {len(v)} of {self.val_total}" if self.val_total > len(v) else f"{len(v)}"
         return (f"{len(self.image_sizes)} training images ({size}) as {len(self.dataset.train_images)} crops of {self.crop}×{self.crop}{rare}; "
-                f"{len(v)} whole validation images (padded to {v.shape[2]}×{v.shape[1]})")
+                f"{kept} whole validation images (padded to {v.shape[2]}×{v.shape[1]})")
 
 
 # -- reading ---------------------------------------------------------------------------------------
@@ -108,7 +110,7 @@ def _class_table(entry: uploads.Entry) -> list[dict]:
         ) from None
 
 
-def load(path: Path, *, crop: int = CROP, pool: int = POOL, rare_share: float = 0.0, seed: int = 0) -> OwnData:
+def load(path: Path, *, crop: int = CROP, pool: int = POOL, rare_share: float = 0.0, seed: int = 0, validation_pixels: int | None = None) -> OwnData:
     """Read a dataset folder or zip (see the module docstring). Raises uploads.UploadError with a
     message that says what was wrong and what to do."""
     entries, problems = uploads.expand(read_files(path))
@@ -130,7 +132,8 @@ def load(path: Path, *, crop: int = CROP, pool: int = POOL, rare_share: float = 
         names, _ = uploads.class_names_from("", num_classes)
         colours = masks.class_colours(mapping, num_classes)
     found = (*problems, *image_problems, *mask_problems, *masks.warnings, *pairing.problems)
-    return at_resolution(images, masks, pairing, mapping, num_classes, names, colours, crop=crop, pool=pool, rare_share=rare_share, seed=seed, problems=found)
+    return at_resolution(images, masks, pairing, mapping, num_classes, names, colours, crop=crop, pool=pool, rare_share=rare_share, seed=seed, problems=found,
+                        validation_pixels=validation_pixels)
 
 
 # -- building --------------------------------------------------------------------------------------
@@ -160,8 +163,12 @@ def at_resolution(
     rare_share: float = 0.0,
     seed: int = 0,
     problems: tuple[uploads.Problem, ...] = (),
+    validation_pixels: int | None = None,
 ) -> OwnData:
-    """The OwnData of paired images (read with ``keep_full``) and masks."""
+    """The OwnData of paired images (read with ``keep_full``) and masks. ``validation_pixels``
+    None validates on every validation image (refused beyond MAX_VALIDATION_PIXELS, padded); a
+    number keeps only the first validation images whose padded size fits in it (the page: its
+    snapshots must stay quick), at least one."""
     if crop < STRIDE or crop % STRIDE:
         raise uploads.UploadError(f"The crop size {crop} must be a multiple of {STRIDE} (the U-Net halves the image {STRIDE.bit_length() - 1} times). Try 64.")
     if not 0 <= rare_share <= 1:
@@ -172,11 +179,14 @@ def at_resolution(
         raise ValueError("the images were read without keep_full")
     pairs = uploads.check_pairs(pairing, num_classes)
     train, val = _given_split([images.paths[i] for i, _ in pairs]) or uploads.split(len(pairs), seed)
+    val_total = len(val)
     image_of = [images.full[pairs[k][0]] for k in range(len(pairs))]
     mask_of = [masks.class_mask(pairs[k][1], mapping) for k in range(len(pairs))]
     train_images, train_masks = [image_of[k] for k in train], [mask_of[k] for k in train]
     counts = weights.count_pixels(train_masks, num_classes, ignore_index=uploads.VOID)
     x, y = training_crops(train_images, train_masks, counts, crop=crop, count=pool, seed=seed, rare_share=rare_share)
+    if validation_pixels is not None:
+        val = val[: _fitting(val, mask_of, validation_pixels)]
     val_x, val_y = pad_to_stride([image_of[k] for k in val], [mask_of[k] for k in val])
     pool_counts = weights.count_pixels(y, num_classes, ignore_index=uploads.VOID)
     for array in (x, y, val_x, val_y):
@@ -192,7 +202,7 @@ def at_resolution(
         val_masks=val_y,
         ignore_index=uploads.VOID if void else None,
     )
-    return OwnData(dataset, counts, crop, rare_share, pool_counts.frequencies, tuple(m.shape for m in train_masks), tuple(problems))
+    return OwnData(dataset, counts, crop, rare_share, pool_counts.frequencies, tuple(m.shape for m in train_masks), tuple(problems), val_total)
 
 
 def training_crops(images, masks, counts: weights.ClassCounts, *, crop: int, count: int, seed: int, rare_share: float = 0.0) -> tuple[np.ndarray, np.ndarray]:
@@ -229,11 +239,26 @@ def training_crops(images, masks, counts: weights.ClassCounts, *, crop: int, cou
     return x, y
 
 
+def _padded_size(masks) -> tuple[int, int]:
+    """(height, width) of the largest mask, each rounded up to a multiple of STRIDE."""
+    return (-(-max(m.shape[0] for m in masks) // STRIDE) * STRIDE, -(-max(m.shape[1] for m in masks) // STRIDE) * STRIDE)
+
+
+def _fitting(order, masks, pixels: int) -> int:
+    """How many of the masks ``order`` names, from the first, fit padded within ``pixels`` (≥ 1)."""
+    count = 1
+    while count < len(order):
+        height, width = _padded_size([masks[k] for k in order[: count + 1]])
+        if (count + 1) * height * width > pixels:
+            break
+        count += 1
+    return count
+
+
 def pad_to_stride(images, masks) -> tuple[np.ndarray, np.ndarray]:
     """Whole images in one array: padded (image 0, mask void) at the bottom and right to the largest
     height and width, rounded up to a multiple of STRIDE."""
-    height = -(-max(m.shape[0] for m in masks) // STRIDE) * STRIDE
-    width = -(-max(m.shape[1] for m in masks) // STRIDE) * STRIDE
+    height, width = _padded_size(masks)
     if len(masks) * height * width > MAX_VALIDATION_PIXELS:
         raise uploads.UploadError(
             f"The {len(masks)} validation images padded to {width}×{height} hold {len(masks) * height * width / 1e6:.0f} million pixels; "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -12,6 +13,23 @@ from plotly.subplots import make_subplots
 OUTCOME_COLORS = {"hit": "#2ca02c", "false alarm": "#d62728", "missed": "#1f77b4", "other": "#f2f2f2"}
 RUN_DASHES = ("solid", "dash", "dot")
 VOID_COLOR = "#ffffff"  # void (ignored) pixels of a mask: white, a colour no class gets by default
+HEATMAP_SIDE = 128  # heatmaps of larger images are drawn at most this many cells wide (see shrink)
+
+
+def shrink(values: np.ndarray, side: int = HEATMAP_SIDE) -> np.ndarray:
+    """An (H, W, ...) map reduced to at most ``side`` cells a side by the maximum of each block (NaN
+    ignored), so a heatmap of a whole 512×512 image stays a small message to the browser and a
+    1-pixel structure stays visible. Maps that fit are returned as they are."""
+    factor = -(-max(values.shape[:2]) // side)
+    if factor <= 1:
+        return values
+    height, width = (-(-n // factor) * factor for n in values.shape[:2])
+    padded = np.full((height, width, *values.shape[2:]), np.nan, dtype=np.float64)
+    padded[: values.shape[0], : values.shape[1]] = values
+    blocks = padded.reshape(height // factor, factor, width // factor, factor, *values.shape[2:])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # an all-NaN block (padding) stays NaN
+        return np.nanmax(blocks, axis=(1, 3))
 
 
 def hex_to_rgb(color: str) -> tuple[int, int, int]:
@@ -128,6 +146,7 @@ def training_curves(
 def probability_maps(probabilities: np.ndarray, class_names: Sequence[str], title: str = "") -> go.Figure:
     """One heatmap per class of the predicted probability, all on the 0–1 scale."""
     num_classes = probabilities.shape[-1]
+    probabilities = shrink(probabilities)
     fig = make_subplots(rows=1, cols=num_classes, subplot_titles=list(class_names), horizontal_spacing=0.02)
     for c in range(num_classes):
         fig.add_trace(

@@ -12,6 +12,8 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import plotly.graph_objects as go
 
+from explorer.plots import shrink
+
 RUN_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c")
 A_TITLE = "a: prob. of the class on its own pixels (found)"
 B_TITLE = "b: prob. of the class on other pixels (falsely claimed)"
@@ -270,6 +272,7 @@ def pixel_maps(loss_map: np.ndarray | None, magnitude: np.ndarray, title: str, l
     data = []
     for k, (name, values, zrange, scale) in enumerate(panels):
         suffix = "" if k == 0 else str(k + 1)
+        values = shrink(values)
         z = _log10(values)
         low, high = zrange if zrange is not None else (float(np.nanpercentile(z, 1)), float(np.nanmax(z)))
         high = high if high > low else low + 1.0

@@ -180,6 +180,18 @@ def test_validation_images_too_large_once_padded_are_refused(monkeypatch, folder
         owndata.load(folder, crop=32, pool=32)
 
 
+def test_a_validation_budget_keeps_the_first_whole_images_that_fit(folder):
+    """The page's budget: the first validation images whose padded size fits, at least one, said so."""
+    both = 2 * 96 * 128
+    own = owndata.load(folder, crop=32, pool=32, validation_pixels=both - 1)
+    assert own.dataset.val_images.shape == (1, 96, 128, 3) and own.val_total == 2
+    assert np.array_equal(own.dataset.val_masks[0], read_masks(folder / "val" / "masks")[0])
+    assert "the first 1 of 2 whole validation images" in own.describe()
+    assert owndata.load(folder, crop=32, pool=32, validation_pixels=10).dataset.val_images.shape[0] == 1
+    everything = owndata.load(folder, crop=32, pool=32, validation_pixels=both)
+    assert everything.dataset.val_images.shape == (2, 96, 128, 3) and "the first" not in everything.describe()
+
+
 def test_a_run_trains_on_the_crops_and_predicts_whole_validation_images(folder):
     own = owndata.load(folder, crop=32, pool=64)
     run = Run(RunConfig(batch_size=8, depth=2, width=4), own.dataset)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from explorer import losses, surfaces
+from explorer import losses, plots, surfaces
 
 LOSS_IDS = list(losses.REGISTRY)
 RES = 21  # small grids: the tests check values, not speed
@@ -393,3 +393,16 @@ def test_the_page_draws_the_surfaces_and_computes_the_landscapes():
         assert result["values"][5, 5] == pytest.approx(result["center"], rel=1e-6)
         for old, new in zip(before[label], runs[label].model.get_weights()):
             np.testing.assert_array_equal(old, new)
+
+
+def test_heatmaps_of_large_images_keep_the_maximum_of_each_block():
+    """A 1-pixel line in a 300×200 map survives the shrink to at most 128 cells a side."""
+    values = np.zeros((300, 200, 2))
+    values[151, 7:190, 1] = 0.9
+    values[3, 5, 0] = np.nan
+    small = plots.shrink(values, side=128)
+    assert small.shape == (100, 67, 2)  # blocks of 3×3, the last column padded
+    assert np.all(small[50, 3:63, 1] == 0.9) and np.all(np.delete(small[..., 1], 50, axis=0) == 0)
+    assert small[1, 1, 0] == 0 and not np.isnan(small).any()  # a NaN beside numbers is skipped
+    fitting = np.ones((64, 64, 3))
+    assert plots.shrink(fitting) is fitting

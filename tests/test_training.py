@@ -215,13 +215,15 @@ def test_a_few_hundred_steps_learn_the_toy_dataset(toy):
     assert scores.iou[1] > 0.5
 
 
-# Every loss, unweighted and (if it takes class weights) balanced; 300 steps over several seeds
-# and both normalizations is `python -m explorer.bench.stability`.
+# Every loss unweighted, and balanced for one loss of each family that takes class weights (pixel,
+# overlap, Tversky, compound); every loss under both, 300 steps over several seeds and both
+# normalizations, is `python -m explorer.bench.stability`.
 STABLE_STEPS = 80
+BALANCED_IN_TESTS = ("weighted_ce", "dice", "focal_tversky", "ce_dice")
 LOGIT_LIMIT = 1e3  # the normalized U-Net stays near 10-30 here; a run heading for NaN is past it by STABLE_STEPS
 
 
-@pytest.mark.parametrize("loss_id,scheme", stability.weightings(losses.REGISTRY))
+@pytest.mark.parametrize("loss_id,scheme", [(l, s) for l, s in stability.weightings(losses.REGISTRY) if s == "none" or l in BALANCED_IN_TESTS])
 def test_every_loss_trains_the_default_unet_on_the_toy_set_far_from_a_blow_up(loss_id, scheme, toy):
     """The default (normalized) U-Net, every loss, with and without class weights. Not only no
     NaN: the logits stay orders of magnitude below where a run heads for one, so the test holds

@@ -278,9 +278,12 @@ def test_image_mask_pairs_train_the_runs_and_bad_images_keep_them():
     assert dataset.num_classes == 3 and dataset.train_images.shape[1:] == (64, 64, 3)
     assert len(dataset.val_images) == 2 and len(dataset.train_images) >= 32
     assert any(e.label.startswith("Dataset: your data") for e in at.expander)
-    # The sidebar's class weights are your data's, not the toy dataset's (same box keys).
+    # The sidebar's class weights are your data's, not the toy dataset's (same box keys), counted
+    # on the whole training masks (not on the crops the runs train on).
+    train_masks = [m for m in masks.values() if not any(np.array_equal(m, v) for v in dataset.val_masks)]
+    assert len(train_masks) == 6
     scheme = at.selectbox(key="B_scheme").value
-    expected = weights.class_weights(weights.count_pixels(dataset.train_masks, 3), scheme).weights
+    expected = weights.class_weights(weights.count_pixels(train_masks, 3), scheme).weights
     boxes = [b.value for b in at.sidebar.number_input if b.key and b.key.startswith(f"B_{scheme}_w")]
     np.testing.assert_allclose(boxes, np.round(expected, 4), atol=1e-4)
     at.button(key="step").click().run()
@@ -371,6 +374,57 @@ def void_pairs_zip(count: int = 8) -> tuple[bytes, list[np.ndarray]]:
 
 def texts(at: AppTest) -> str:
     return "\n".join([m.value for m in at.markdown] + [c.value for c in at.caption])
+
+
+def thin_pairs_zip(count: int = 6, size: int = 256) -> tuple[bytes, list[np.ndarray]]:
+    """Large image–mask pairs: a block (class 1) and a vertical line one pixel wide (class 2)."""
+    rng = np.random.default_rng(3)
+    files, masks = {}, []
+    for i in range(count):
+        mask = np.zeros((size, size), np.uint8)
+        mask[40:100, 50:120] = 1
+        mask[:, 131 + 20 * i] = 2
+        image = (rng.random((size, size, 3)) * 80).astype(np.uint8)
+        image[mask == 1] = (220, 60, 60)
+        image[mask == 2] = (60, 60, 220)
+        masks.append(mask)
+        files[f"images/{i:04d}.png"] = encode(image)
+        files[f"masks/{i:04d}.png"] = encode(mask)
+    return zip_of(files), masks
+
+
+def test_large_images_train_on_crops_at_their_resolution_and_validate_whole():
+    at = fresh_app()
+    data, masks = thin_pairs_zip()
+    upload(at, "upload_masks", [("thin.zip", data, "application/zip")])
+    at.toggle(key="upload_train").set_value(True).run()
+    assert_no_exception(at)
+    runs = at.session_state["runs"]
+    dataset = runs["A"].data
+    # Crops of 64×64 (the default), as many pixels as 1000 resized images; whole validation images.
+    assert dataset.train_images.shape == (1000, 64, 64, 3) and dataset.val_images.shape == (2, 256, 256, 3)
+    assert "crops of 64×64" in texts(at) and "whole validation images" in texts(at)
+    # The line stays one pixel wide in the crops (resizing to 64×64 would keep one column in four).
+    line = dataset.train_masks == 2
+    assert line.any() and (line.sum(axis=2) <= 1).all()
+    # The weights come from the whole training masks.
+    train_masks = [m for m in masks if not any(np.array_equal(m, v) for v in dataset.val_masks)]
+    scheme = at.selectbox(key="B_scheme").value
+    expected = weights.class_weights(weights.count_pixels(train_masks, 3), scheme).weights
+    boxes = [b.value for b in at.sidebar.number_input if b.key and b.key.startswith(f"B_{scheme}_w")]
+    np.testing.assert_allclose(boxes, np.round(expected, 4), atol=1e-4)
+    at.button(key="step").click().run()
+    assert_no_exception(at)
+    for run in runs.values():
+        assert run.state.step > 0 and np.isfinite(run.state.loss_values).all()
+        assert run.state.latest.probabilities.shape == (2, 256, 256, 3)
+
+    # Resized instead: the runs start afresh on 64×64 images.
+    at.selectbox(key="upload_resolution").set_value(0).run()  # 0: resized
+    assert_no_exception(at)
+    resized = at.session_state["runs"]["A"].data
+    assert resized is not dataset and resized.train_images.shape[1:] == (64, 64, 3) and resized.val_images.shape == (2, 64, 64, 3)
+    assert all(run.data is resized and run.state.step == 0 for run in at.session_state["runs"].values())
 
 
 def test_masks_with_a_void_border_train_the_runs_and_show_the_void_share():

@@ -16,7 +16,7 @@ import streamlit as st
 from streamlit.errors import StreamlitAPIException
 
 from explorer import landscape as landscape_module
-from explorer import losses, maps, surface_plots, surfaces, weights
+from explorer import losses, maps, plots, surface_plots, surfaces, weights
 from explorer.data import Dataset
 from explorer.training import Run
 from explorer.ui import session
@@ -214,6 +214,7 @@ def pixel_maps_panel(runs: dict[str, Run], dataset: Dataset, image_index: int, *
         f"Validation image {image_index} (the training section's slider), at each run's current weights. Per-pixel loss: "
         "pixel-wise losses only (a region loss has none). Gradient: the L2 norm over the classes of the gradient of the "
         f"image's loss with respect to each pixel's logits, ×H·W (as if the loss were a sum over pixels). {scale}"
+        + (f" Images wider than {plots.HEATMAP_SIDE} pixels are drawn with each block's largest value." if max(mask.shape) > plots.HEATMAP_SIDE else "")
     )
 
 

@@ -187,7 +187,8 @@ def _maps(runs: dict[str, Run], dataset: Dataset, image_index: int) -> None:
             with st.expander("Validation metrics per class"):
                 st.dataframe(metrics_table(scores, dataset.class_names))
                 st.plotly_chart(plots.confusion_heatmap(scores.normalized_confusion, dataset.class_names, "Confusion (rows: truth)"), key=f"confusion_{label}")
-    st.caption("Per-class outcome maps: " + " · ".join(f"{outcome}: {colour}" for outcome, colour in zip(plots.OUTCOME_COLORS, ("green", "red", "blue", "light grey"))))
+    shrunk = f" Probability heatmaps wider than {plots.HEATMAP_SIDE} pixels show each block's largest value." if max(truth.shape) > plots.HEATMAP_SIDE else ""
+    st.caption("Per-class outcome maps: " + " · ".join(f"{outcome}: {colour}" for outcome, colour in zip(plots.OUTCOME_COLORS, ("green", "red", "blue", "light grey"))) + shrunk)
 
 
 def metrics_table(scores, class_names) -> pd.DataFrame:

@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from explorer import losses, plots, surface_plots, surfaces, uploads, weights
+from explorer import losses, owndata, plots, surface_plots, surfaces, uploads, weights
 from explorer.data import Dataset
 from explorer.training import Run
 from explorer.ui import session
@@ -37,10 +37,21 @@ _log = logging.getLogger(__name__)
 
 STATE = "upload_state"
 TRAIN_KEY = "upload_train"
+RESOLUTION_KEY = "upload_resolution"
+RARE_KEY = "upload_rare_crops"
 SERVED_KEY = "upload_served"  # id() of the dataset active_dataset() gave this script run
 MAX_LISTED = 25  # refused files listed one by one; the rest are counted
 PLANE_RESOLUTION = 61
 PREVIEW = 6
+# Training at the images' own resolution: crops of these sizes (the first is the default), or the
+# whole images resized to the model's 64×64 (RESIZE). The crop pool holds as many pixels as the
+# largest resized upload (MAX_PAIRS images of 64×64), and the page validates on the first whole
+# images that fit in VALIDATION_PIXELS, so a snapshot costs at most a few times the toy set's.
+RESIZE = 0
+CROP_SIZES = (64, 32, 128, RESIZE)
+POOL_PIXELS = uploads.MAX_PAIRS * uploads.SIZE**2
+VALIDATION_PIXELS = 2**20
+RARE_SHARES = (0.0, 0.1, 0.25, 0.5)
 _PER_DATASET_KEYS = ("val_image", "surfaces_class")
 
 
@@ -114,7 +125,7 @@ def show(runs: dict[str, Run]) -> None:
                 "Images, named like their masks (0001.jpg ↔ 0001.png or 0001_mask.png); several files or a zip",
                 type=list(uploads.IMAGE_EXTENSIONS), accept_multiple_files=True, key="upload_images",
                 max_upload_size=uploads.MAX_UPLOAD_MB,
-                help=f"Resized to {uploads.SIZE}×{uploads.SIZE} (bilinear; masks nearest-neighbour), the model's resolution.",
+                help="Read at their own resolution: the runs train on random crops and validate on whole images (or, if you choose, on the images resized to 64×64).",
             )
         with prediction_tab:
             prediction_files = st.file_uploader(
@@ -200,7 +211,7 @@ def _read_uploads(state: dict, mask_files, image_files) -> dict:
         entries = from_masks["images"] + from_images["images"]  # images that came with their masks first
         if entries and result["image_error"] is None:
             try:
-                result["images"], problems = uploads.read_images(entries)
+                result["images"], problems = uploads.read_images(entries, keep_full=True)
                 result["image_problems"] += problems
             except uploads.UploadError as error:
                 result["image_error"] = error.message
@@ -456,12 +467,12 @@ def _planes_at_shares(state: dict, classes: Classes, runs: dict[str, Run]) -> No
 
 def _images_panel(state: dict, images: uploads.ImageSet | None, masks: uploads.MaskSet | None, classes: Classes | None) -> None:
     if images is None:
-        for stale in ("dataset", "dataset_counts", "dataset_key", "dataset_error", "dataset_pairs"):
+        for stale in ("dataset", "dataset_counts", "dataset_key", "dataset_error", "dataset_pairs", "dataset_description"):
             state.pop(stale, None)
         st.caption(
-            f"Upload images with the same names as your masks to train the runs on them, resized to {uploads.SIZE}×{uploads.SIZE}, "
-            f"{int(100 * uploads.VAL_FRACTION)} % kept for validation (a seeded split). A zip with images/ and masks/ folders "
-            "works on either tab."
+            "Upload images with the same names as your masks to train the runs on them at their own resolution (random crops), "
+            f"{int(100 * uploads.VAL_FRACTION)} % kept for validation (a seeded split; train/ and val/ folders are kept as they are). "
+            "A zip with images/ and masks/ folders works on either tab."
         )
         return
     if masks is None or classes is None:
@@ -475,12 +486,13 @@ def _images_panel(state: dict, images: uploads.ImageSet | None, masks: uploads.M
         if len(pairing.problems) > MAX_LISTED:
             lines.append(f"- … and {len(pairing.problems) - MAX_LISTED} more.")
         st.warning(f"{len(pairing.problems)} file{'s' if len(pairing.problems) != 1 else ''} left out of the pairs:\n" + "\n".join(lines), icon=":material/link_off:")
-    key = (id(images), classes.key(), pairing.pairs)
+    crop, rare_share = _resolution_controls()
+    key = (id(images), classes.key(), pairing.pairs, crop, rare_share)
     if state.get("dataset_key") != key:
         state["dataset_key"] = key
         state["dataset_error"] = None
         try:
-            dataset = uploads.build_dataset(images, masks, pairing, classes.mapping, classes.num_classes, classes.names, classes.colours)
+            dataset, counts, description = _build(images, masks, pairing, classes, crop, rare_share)
         except uploads.UploadError as error:
             state["dataset_error"] = error.message
         else:
@@ -488,9 +500,10 @@ def _images_panel(state: dict, images: uploads.ImageSet | None, masks: uploads.M
             if state.get("dataset") is None or state.get("dataset_fingerprint") != fingerprint:
                 # Only new data makes a new object: the runs restart only when what they train on changed.
                 state["dataset"] = dataset
-                state["dataset_counts"] = weights.count_pixels(dataset.train_masks, dataset.num_classes, dataset.ignore_index)
+                state["dataset_counts"] = counts
                 state["dataset_fingerprint"] = fingerprint
                 state["dataset_pairs"] = len(pairing.pairs)
+                state["dataset_description"] = description
     if state.get("dataset_error"):
         st.error(_md(state["dataset_error"]), icon=":material/error:")
         if state.get("dataset") is None:
@@ -498,16 +511,56 @@ def _images_panel(state: dict, images: uploads.ImageSet | None, masks: uploads.M
         st.info("Still using your previous image–mask pairs until these can be used.")
     dataset = state["dataset"]
     pairs = state.get("dataset_pairs", len(pairing.pairs))
-    st.markdown(f"**{pairs} image–mask pairs**: {dataset.name}. {training_void(dataset)}")
+    st.markdown(f"**{pairs} image–mask pairs**: {_md(state['dataset_description'])}. {training_void(dataset)}")
     st.toggle(
         "Train the runs on these images", key=TRAIN_KEY,
         help="The runs start afresh on your images (their curves on the other dataset are cleared); switching back starts them afresh on the toy dataset.",
     )
-    train_shown = range(min(PREVIEW, pairs - len(dataset.val_images)))  # the first ones are not repeats
-    st.image([enlarge(_uint8(dataset.train_images[i])) for i in train_shown], caption=[f"training image {i}" for i in train_shown], width=96)
-    st.image([enlarge(plots.colorize(dataset.train_masks[i], dataset.class_colors, dataset.ignore_index)) for i in train_shown], caption=[f"its mask {i}" for i in train_shown], width=96)
+    shown = range(min(PREVIEW, len(dataset.train_images)))
+    what = "training image" if crop == RESIZE else "crop"
+    st.image([enlarge(_uint8(dataset.train_images[i])) for i in shown], caption=[f"{what} {i}" for i in shown], width=96)
+    st.image([enlarge(plots.colorize(dataset.train_masks[i], dataset.class_colors, dataset.ignore_index)) for i in shown], caption=[f"its mask {i}" for i in shown], width=96)
     void = " Void pixels are white." if dataset.ignore_index is not None else ""
-    st.caption(f"At the model's resolution, {uploads.SIZE}×{uploads.SIZE}: images bilinear, masks nearest-neighbour.{void} {len(dataset.val_images)} validation pairs are kept apart.")
+    if crop != RESIZE:
+        st.caption(
+            f"Trained on {crop}×{crop} crops cut from your images at their own resolution, validated on whole images padded with void to a "
+            f"multiple of {owndata.STRIDE}.{void} Class shares and weights are counted on the full-resolution training masks."
+        )
+    else:
+        st.caption(f"Resized to the model's {uploads.SIZE}×{uploads.SIZE}: images bilinear, masks nearest-neighbour; thin structures may vanish.{void}")
+
+
+def _resolution_controls() -> tuple[int, float]:
+    """The crop size (RESIZE: whole images resized to 64×64) and the share of rare-class crops."""
+    left, right = st.columns(2)
+    with left:
+        crop = st.selectbox(
+            "Train on", CROP_SIZES, key=RESOLUTION_KEY,
+            format_func=lambda c: f"crops of {c}×{c} at the images' resolution" if c else f"whole images resized to {uploads.SIZE}×{uploads.SIZE}",
+            help="Crops keep thin and tiny structures that resizing erases (a 2-pixel vessel in a 512×512 image is gone at 64×64). "
+            "The U-Net is fully convolutional: validation predicts whole images at their resolution.",
+        )
+    with right:
+        rare_share = st.select_slider(
+            "Crops centred on a rare class", RARE_SHARES, key=RARE_KEY, format_func=lambda share: f"{share:.0%}",
+            disabled=crop == RESIZE,
+            help="0 % (the default): uniform random crops, so the crops have the images' class shares. Above 0, that share of the crops "
+            "is centred on a pixel of a rare class (every class but the most frequent, in equal parts): an oversampling of the rare "
+            "classes you asked for, which changes what the losses see.",
+        )
+    return crop, (rare_share if crop != RESIZE else 0.0)
+
+
+def _build(images, masks, pairing, classes: Classes, crop: int, rare_share: float) -> tuple[Dataset, weights.ClassCounts, str]:
+    """The dataset the runs would train on, its class counts and a line that describes it."""
+    if crop == RESIZE:
+        dataset = uploads.build_dataset(images, masks, pairing, classes.mapping, classes.num_classes, classes.names, classes.colours)
+        return dataset, weights.count_pixels(dataset.train_masks, dataset.num_classes, dataset.ignore_index), dataset.name
+    own = owndata.at_resolution(
+        images, masks, pairing, classes.mapping, classes.num_classes, classes.names, classes.colours,
+        crop=crop, pool=POOL_PIXELS // crop**2, rare_share=rare_share, validation_pixels=VALIDATION_PIXELS,
+    )
+    return own.dataset, own.counts, own.describe()
 
 
 def _fingerprint(dataset: Dataset) -> str:
