@@ -30,7 +30,6 @@ Nothing is streamed from disk.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -98,25 +97,11 @@ def read_files(path: Path) -> list[tuple[str, bytes]]:
     return files
 
 
-def _class_table(entry: uploads.Entry) -> list[dict]:
-    """The classes of a classes.json (the toy set's format), or UploadError saying what is wrong."""
-    try:
-        classes = json.loads(entry.data.decode("utf-8"))["classes"]
-        return [{"name": str(c["name"]), "color": str(c["color"])} for c in classes]
-    except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as error:
-        raise uploads.UploadError(
-            f"{entry.name} could not be read ({type(error).__name__}: {error}). It must hold "
-            '{"classes": [{"name": "background", "color": "#000000"}, ...]}, one entry per class in index order.'
-        ) from None
-
-
 def load(path: Path, *, crop: int = CROP, pool: int = POOL, rare_share: float = 0.0, seed: int = 0, validation_pixels: int | None = None) -> OwnData:
     """Read a dataset folder or zip (see the module docstring). Raises uploads.UploadError with a
     message that says what was wrong and what to do."""
     entries, problems = uploads.expand(read_files(path))
-    tables = [e for e in entries if e.path.rsplit("/", 1)[-1].lower() == "classes.json"]
-    entries = [e for e in entries if e not in tables]
-    classes = _class_table(min(tables, key=lambda e: e.path.count("/"))) if tables else None
+    classes, entries = uploads.take_class_table(entries)
     mask_entries, image_entries = uploads.split_roles(entries, default="image")
     if not mask_entries:
         raise uploads.UploadError(f"No masks found in {path}. Put the masks in a masks/ folder (or name them like 0001_mask.png) next to images/.")

@@ -37,6 +37,7 @@ count, weight, loss or metric: the counts skip them, and a dataset that holds an
 from __future__ import annotations
 
 import io
+import json
 import math
 import re
 import stat
@@ -193,6 +194,27 @@ def role_of(path: str, default: str) -> str:
     if _strip_suffix(stem, IMAGE_SUFFIXES)[1]:
         return "image"
     return default
+
+
+CLASS_TABLE = "classes.json"  # class names and colours, the toy set's format
+
+
+def take_class_table(entries: Sequence[Entry]) -> tuple[list[dict] | None, list[Entry]]:
+    """The classes of a classes.json among ``entries`` (the one nearest the top), and the other
+    entries; UploadError saying what it must hold when it cannot be read."""
+    tables = [e for e in entries if e.path.rsplit("/", 1)[-1].lower() == CLASS_TABLE]
+    rest = [e for e in entries if e not in tables]
+    if not tables:
+        return None, rest
+    entry = min(tables, key=lambda e: e.path.count("/"))
+    try:
+        classes = json.loads(entry.data.decode("utf-8"))["classes"]
+        return [{"name": str(c["name"]), "color": str(c["color"])} for c in classes], rest
+    except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as error:
+        raise UploadError(
+            f"{entry.name} could not be read ({type(error).__name__}: {error}). It must hold "
+            '{"classes": [{"name": "background", "color": "#000000"}, ...]}, one entry per class in index order.'
+        ) from None
 
 
 def split_roles(entries: Sequence[Entry], default: str) -> tuple[list[Entry], list[Entry]]:

@@ -390,6 +390,7 @@ def thin_pairs_zip(count: int = 6, size: int = 256) -> tuple[bytes, list[np.ndar
         masks.append(mask)
         files[f"images/{i:04d}.png"] = encode(image)
         files[f"masks/{i:04d}.png"] = encode(mask)
+    files["classes.json"] = b'{"classes": [{"name": "bg", "color": "#101010"}, {"name": "block", "color": "#ff0000"}, {"name": "line", "color": "#0000ff"}]}'
     return zip_of(files), masks
 
 
@@ -397,12 +398,14 @@ def test_large_images_train_on_crops_at_their_resolution_and_validate_whole():
     at = fresh_app()
     data, masks = thin_pairs_zip()
     upload(at, "upload_masks", [("thin.zip", data, "application/zip")])
+    assert list(class_table(at)["class"]) == ["bg", "block", "line"] and "Class names and colours from classes.json" in texts(at)
     at.toggle(key="upload_train").set_value(True).run()
     assert_no_exception(at)
     runs = at.session_state["runs"]
     dataset = runs["A"].data
     # Crops of 64×64 (the default), as many pixels as 1000 resized images; whole validation images.
     assert dataset.train_images.shape == (1000, 64, 64, 3) and dataset.val_images.shape == (2, 256, 256, 3)
+    assert dataset.class_names == ("bg", "block", "line") and dataset.class_colors == ("#101010", "#ff0000", "#0000ff")
     assert "crops of 64×64" in texts(at) and "whole validation images" in texts(at)
     # The line stays one pixel wide in the crops (resizing to 64×64 would keep one column in four).
     line = dataset.train_masks == 2
@@ -425,6 +428,11 @@ def test_large_images_train_on_crops_at_their_resolution_and_validate_whole():
     resized = at.session_state["runs"]["A"].data
     assert resized is not dataset and resized.train_images.shape[1:] == (64, 64, 3) and resized.val_images.shape == (2, 64, 64, 3)
     assert all(run.data is resized and run.state.step == 0 for run in at.session_state["runs"].values())
+
+    # A classes.json that cannot be read is refused with what it must hold; the runs keep their data.
+    upload(at, "upload_images", [("bad.zip", zip_of({"classes.json": b'{"classes": [{"name": "bg"}]}', "masks/0000.png": encode(masks[0])}), "application/zip")])
+    assert "classes.json could not be read" in errors(at) and "one entry per class" in errors(at)
+    assert at.session_state["runs"]["A"].data is resized
 
 
 def test_masks_with_a_void_border_train_the_runs_and_show_the_void_share():

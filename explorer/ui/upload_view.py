@@ -147,7 +147,7 @@ def _sections(state, runs, mask_files, image_files, prediction_files, masks_tab,
     with masks_tab:
         _show_problems(read["mask_problems"], read["mask_error"])
         masks = _current(state, "masks", read["masks"], read["mask_error"], bool(mask_files) or bool(read["masks_from_images"]))
-        classes = _masks_panel(state, masks, runs) if masks is not None else None
+        classes = _masks_panel(state, masks, runs, read["class_table"]) if masks is not None else None
     with images_tab:
         _show_problems(read["image_problems"], read["image_error"])
         images = _current(state, "images", read["images"], read["image_error"], bool(image_files) or bool(read["images_from_masks"]))
@@ -168,10 +168,11 @@ def _expand(files, default: str) -> dict:
     """Open one uploader's files (zips included) and sort them into masks and images."""
     try:
         entries, problems = uploads.expand((f.name, f.getvalue()) for f in files)
+        table, entries = uploads.take_class_table(entries)
     except uploads.UploadError as error:
-        return {"masks": [], "images": [], "problems": [], "error": error.message}
+        return {"masks": [], "images": [], "problems": [], "error": error.message, "class_table": None}
     masks, images = uploads.split_roles(entries, default)
-    return {"masks": masks, "images": images, "problems": problems, "error": None}
+    return {"masks": masks, "images": images, "problems": problems, "error": None, "class_table": table}
 
 
 def _read_uploads(state: dict, mask_files, image_files) -> dict:
@@ -192,6 +193,7 @@ def _read_uploads(state: dict, mask_files, image_files) -> dict:
         "image_source": image_source,
         "masks_from_images": bool(from_images["masks"]),
         "images_from_masks": bool(from_masks["images"]),
+        "class_table": from_masks["class_table"] or from_images["class_table"],
     }
     if previous.get("mask_source") == mask_source:
         result.update({k: previous[k] for k in ("masks", "mask_problems", "mask_error")})
@@ -279,7 +281,7 @@ class Classes:
         self.void_pixels = masks.void_pixels(mapping)
 
     def key(self) -> tuple:
-        return (id(self.masks), tuple(int(m) for m in self.mapping), self.num_classes, self.names)
+        return (id(self.masks), tuple(int(m) for m in self.mapping), self.num_classes, self.names, self.colours)
 
 
 def _swatch(colour: str) -> str:
@@ -287,7 +289,7 @@ def _swatch(colour: str) -> str:
     return "data:image/svg+xml;base64," + base64.b64encode(svg.encode()).decode()
 
 
-def _masks_panel(state: dict, masks: uploads.MaskSet, runs: dict[str, Run]) -> Classes | None:
+def _masks_panel(state: dict, masks: uploads.MaskSet, runs: dict[str, Run], table: list[dict] | None) -> Classes | None:
     _show_warnings(masks.warnings)
     kind = "index masks" if masks.kind == "index" else f"RGB colour masks with {masks.num_codes} colours"
     st.markdown(f"**{len(masks)} mask{'s' if len(masks) != 1 else ''}** read: {kind}, {masks.total_pixels:,} pixels.")
@@ -310,10 +312,14 @@ def _masks_panel(state: dict, masks: uploads.MaskSet, runs: dict[str, Run]) -> C
         st.info("Still showing the last valid classes.")
         classes = fallback
     else:
-        names, note = uploads.class_names_from(names_text, num_classes)
-        if note:
+        from_table = table is not None and not names_text.strip()
+        names, note = uploads.class_names_from(", ".join(c["name"] for c in table) if from_table else names_text, num_classes)
+        if from_table:
+            st.caption(f"Class names and colours from {uploads.CLASS_TABLE}" + (f" ({note})" if note else "."))
+        elif note:
             st.caption(note)
-        classes = _classes(state, masks, mapping, num_classes, names)
+        colours = tuple(c["color"] for c in table) if from_table and len(table) >= num_classes else None
+        classes = _classes(state, masks, mapping, num_classes, names, colours)
         state["classes_good"] = classes
     _class_tables(classes)
     _planes_at_shares(state, classes, runs)
@@ -359,13 +365,15 @@ def _colour_table(state: dict, masks: uploads.MaskSet, default: np.ndarray) -> n
     return mapping
 
 
-def _classes(state: dict, masks, mapping, num_classes, names) -> Classes:
-    key = (id(masks), tuple(int(m) for m in mapping), num_classes, names)
+def _classes(state: dict, masks, mapping, num_classes, names, colours=None) -> Classes:
+    """The classes of the masks; ``colours`` (e.g. from classes.json) or the masks' own."""
+    colours = tuple(colours[:num_classes]) if colours else masks.class_colours(mapping, num_classes)
+    key = (id(masks), tuple(int(m) for m in mapping), num_classes, names, colours)
     cached = state.get("classes")
     if cached is not None and cached.key() == key:
         return cached
     counts = masks.counts(mapping, num_classes)
-    classes = Classes(masks, np.asarray(mapping), num_classes, names, masks.class_colours(mapping, num_classes), counts)
+    classes = Classes(masks, np.asarray(mapping), num_classes, names, colours, counts)
     state["classes"] = classes
     return classes
 
