@@ -11,6 +11,7 @@ with st.spinner("Loading TensorFlow (a few seconds, once per server)…"):
     from explorer.training import describe_device
     from explorer.ui import (
         capacity,
+        compare_view,
         dataset_view,
         export_view,
         link,
@@ -48,5 +49,6 @@ training_view.controls(settings)
 training_view.live(dataset, settings)
 
 surfaces_view.show(dataset, counts)
+compare_view.show(dataset, counts)
 traps_view.show(session.toy_dataset())
 export_view.show(runs, configs, settings, counts)

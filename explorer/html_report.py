@@ -118,19 +118,27 @@ def prediction_gallery(outcomes: list[compare.Outcome], normalization: str, subj
             f"<p>{legend}</p><div class='gallery'>{figures}</div>")
 
 
+def _inline(text: str) -> str:
+    """Escaped text with `code` spans as <code>."""
+    parts = html.escape(text).split("`")
+    if len(parts) % 2 == 0:  # an unpaired backtick stays a backtick
+        return "`".join(parts)
+    return "".join(f"<code>{p}</code>" if i % 2 else p for i, p in enumerate(parts))
+
+
 def _markdown_to_html(text: str) -> str:
-    """The report's Markdown (paragraphs, bold lines, pipe tables, lists) as HTML."""
+    """The report's Markdown (paragraphs, bold lines, pipe tables, lists, `code`) as HTML."""
     out, table, items = [], [], []
 
     def flush():
         if table:
-            rows = [[html.escape(c.strip()) for c in line.strip("|").split("|")] for line in table if not set(line) <= set("|-")]
+            rows = [[_inline(c.strip()) for c in line.strip("|").split("|")] for line in table if not set(line) <= set("|-")]
             head = "".join(f"<th>{c}</th>" for c in rows[0])
             body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in rows[1:])
             out.append(f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
             table.clear()
         if items:
-            out.append("<ul>" + "".join(f"<li>{html.escape(i)}</li>" for i in items) + "</ul>")
+            out.append("<ul>" + "".join(f"<li>{_inline(i)}</li>" for i in items) + "</ul>")
             items.clear()
 
     for line in text.splitlines():
@@ -144,21 +152,24 @@ def _markdown_to_html(text: str) -> str:
         if line.startswith("**") and line.endswith("**"):
             out.append(f"<h3>{html.escape(line.strip('*'))}</h3>")
         elif line.strip():
-            out.append(f"<p>{html.escape(line)}</p>")
+            out.append(f"<p>{_inline(line)}</p>")
     flush()
     return "\n".join(out)
 
 
+# The gallery's own rules, scoped to it: the page shows the gallery too (explorer/ui/compare_view.py).
+GALLERY_STYLE = """
+.gallery { display: flex; flex-wrap: wrap; gap: 0.75em; }
+.gallery figure { margin: 0; width: 200px; }
+.gallery figure img { image-rendering: pixelated; width: 192px; }
+.gallery figcaption { font-size: 0.8em; }
+"""
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em; max-width: 1200px; }
 table { border-collapse: collapse; margin: 0.5em 0 1.5em; font-size: 0.9em; }
 td, th { border: 1px solid #ccc; padding: 0.25em 0.5em; text-align: right; }
 td:first-child, th:first-child { text-align: left; }
-.gallery { display: flex; flex-wrap: wrap; gap: 0.75em; }
-figure { margin: 0; width: 200px; }
-figure img { image-rendering: pixelated; width: 192px; }
-figcaption { font-size: 0.8em; }
-"""
+""" + GALLERY_STYLE
 
 
 def render(results: dict, subject: compare.TrainingData, predictions: dict[str, np.ndarray]) -> str:

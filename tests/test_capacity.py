@@ -45,6 +45,22 @@ def test_a_closed_session_loses_its_slot_after_the_stale_time():
     assert slots.acquire("closed tab") == 1
 
 
+def test_a_sessions_live_runs_and_its_comparison_share_one_slot_until_both_let_go():
+    clock = FakeClock()
+    slots = TrainingSlots(1, stale_seconds=10, clock=clock)
+    assert slots.acquire("me") == 0
+    assert slots.acquire("me", "comparison") == 0, "the comparison shares the slot its live runs hold"
+    assert slots.acquire("other") == 1
+    with slots.training("me"):  # the comparison trains
+        with slots.training("me"):  # a live tick starts and ends meanwhile
+            pass
+        slots.release("me")  # Pause
+        clock.now = 100
+        assert slots.acquire("other") == 1, "the comparison keeps the slot, and never goes stale while it trains"
+    slots.release("me", "comparison")
+    assert slots.acquire("other") == 0
+
+
 def test_the_cap_from_the_environment_is_a_whole_number_of_at_least_one():
     assert capacity.configured_cap({}) == capacity.DEFAULT_CAP
     assert capacity.configured_cap({capacity.CAP_VARIABLE: " 3 "}) == 3

@@ -91,16 +91,19 @@ def test_a_run_the_nan_guard_halts_is_a_failure_with_its_step_and_reason():
 
 def test_results_do_not_depend_on_the_number_of_workers_nor_on_the_main_module(tmp_path, monkeypatch):
     """Also under a main module that starts TensorFlow, as a Streamlit page does (AppTest leaves
-    the page as __main__): each spawned worker imports it first. The pool used to restart the
-    workers that then failed to set their thread count, for ever: CI hung here."""
+    the page as __main__). Each spawned worker used to run it first: the pool then restarted the
+    workers that failed to set their thread count, for ever (CI hung here). Now no worker runs it."""
     dataset = tiny_dataset()
     tasks = [(Variant("dice", "none", "group"), seed, 4, 3e-3) for seed in (0, 1)]
     alone = compare.run_all(tasks, dataset, workers=1, progress=lambda _: None)
-    page = tmp_path / "page.py"
-    page.write_text("import tensorflow as tf\n\ntf.constant(1.0) + 1.0  # starts TensorFlow's context\n")
-    monkeypatch.setitem(sys.modules, "__main__", types.SimpleNamespace(__file__=str(page), __spec__=None, __name__="__main__"))
+    page, ran = tmp_path / "page.py", tmp_path / "the page ran"
+    page.write_text(f"import tensorflow as tf\n\ntf.constant(1.0) + 1.0  # starts TensorFlow's context\nopen({str(ran)!r}, 'w').close()\n")
+    main = types.SimpleNamespace(__file__=str(page), __spec__=None, __name__="__main__")
+    monkeypatch.setitem(sys.modules, "__main__", main)
     pooled = compare.run_all(tasks, dataset, workers=2, progress=lambda _: None)
+    assert not ran.exists(), "the workers do not run the parent's main script (under Streamlit, the whole page)"
     assert all(name not in os.environ for name in ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS")), "the parent's environment is left as it was"
+    assert sys.modules["__main__"] is main
     for a, b in zip(alone, pooled):
         assert dataclasses.replace(a, seconds=0) == dataclasses.replace(b, seconds=0)
     assert alone[0].mean_iou != alone[1].mean_iou, "different seeds, different runs"
@@ -177,6 +180,28 @@ def test_a_run_that_raises_is_a_failed_run_and_the_others_finish():
     outcomes = compare.run_all([(broken, 0, 2, 1e-3), (Variant("ce", "none", "group"), 0, 2, 1e-3)], dataset, workers=1, progress=lambda _: None)
     assert outcomes[0].failed.startswith("ValueError: unknown normalization 'no_such_normalization'")
     assert outcomes[1].failed is None and outcomes[1].step == 2 and outcomes[1].prediction is not None
+
+
+def test_a_stop_cancels_the_runs_not_finished_and_returns_the_finished_ones():
+    """Cancel on the page: once should_stop is true the run in flight stops at its next piece (it
+    would train for a long while otherwise), the runs not started never start, and both are failed
+    runs with the reason "cancelled"."""
+    dataset = tiny_dataset()
+    ce = Variant("ce", "none", "group")
+    tasks = [(ce, 0, 2, 1e-3), (ce, 1, 1000, 1e-3), (ce, 2, 2, 1e-3), (ce, 3, 2, 1e-3)]
+    lines = []
+    outcomes = compare.run_all(tasks, dataset, workers=1, progress=lines.append, should_stop=lambda: len(lines) >= 1)
+    assert outcomes[0].failed is None and outcomes[0].step == 2
+    assert [o.failed for o in outcomes[1:]] == [compare.CANCELLED] * 3
+    assert [(o.variant, o.seed) for o in outcomes] == [t[:2] for t in tasks]
+    assert "FAILED" not in lines[0] and " 1/4 " in lines[0]
+
+
+def test_a_plan_trains_cross_entropy_too_and_names_its_command_line():
+    plan = compare.Plan(("dice",), ("none", "balanced"), steps=20, seeds=2)
+    assert plan.loss_ids == ["ce", "dice"], "the paired differences need plain cross-entropy"
+    assert [(v.name, seed) for v, seed, *_ in plan.tasks()] == [(name, s) for name in ("ce", "dice (none)", "dice (balanced)") for s in (0, 1)]
+    assert plan.command() == "python -m explorer.compare --losses=dice --weights=none,balanced --normalization=group --steps=20 --seeds=2 --lr=0.003"
 
 
 def test_the_command_compares_losses_on_your_own_data_and_writes_an_html_report(tmp_path, capsys):

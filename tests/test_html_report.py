@@ -80,3 +80,10 @@ def test_the_report_opens_offline_with_one_prediction_per_variant(comparison):
     assert "dice (balanced): every run failed" in page
     assert "Failed runs (left out of every mean): 4." in page
     assert "Dice per class" in page and "Recall per class" in page and "a test set" in page
+
+
+def test_code_spans_of_the_report_are_code_and_stray_backticks_stay():
+    assert html_report._markdown_to_html("Run `python -m x --a <b>` again.") == "<p>Run <code>python -m x --a &lt;b&gt;</code> again.</p>"
+    assert html_report._markdown_to_html("one ` alone") == "<p>one ` alone</p>"
+    table = html_report._markdown_to_html("| a | b |\n|---|---|\n| `x` | y |")
+    assert "<td><code>x</code></td>" in table

@@ -16,7 +16,9 @@ trains nothing. The Step button trains: its steps are taken by the next script r
 buttons are not pressed: they change nothing on the server (on_click="ignore"). The landscape's
 Compute button reruns the page until every run's grid is done (a browser shows the rows as they
 come; AppTest waits for the last rerun): minutes on a loaded machine, so the short walks of the
-test suite leave it out (SLOW_IN_APPTEST) and the long walks of this command press it.
+test suite leave it out (SLOW_IN_APPTEST) and the long walks of this command press it. So with the
+comparison's Start: its runs train in the background for minutes, and the process waits for them
+before it exits.
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ from streamlit.testing.v1 import AppTest
 
 APP = Path(__file__).resolve().parents[2] / "app.py"
 TIMEOUT = 900  # seconds per script run: importing TensorFlow, tracing steps, a whole landscape, on a loaded machine
-SLOW_IN_APPTEST = frozenset({"landscape_start"})
+SLOW_IN_APPTEST = frozenset({"landscape_start", "compare_start"})
 
 # What must be on the page after every action (the main area's st.header texts).
 SECTIONS = ("Training", "Surfaces", "Traps", "Export")

@@ -16,7 +16,8 @@ over the seeds where both runs finished).
 
 Writes `results.json` (every run, with its curves), `comparison.md`, `comparison.csv`,
 `predictions.npz` (each run's prediction of one validation image) and `report.html`
-(explorer/html_report.py) into `--out`; the command line is explorer/compare/command.py.
+(explorer/html_report.py) into `--out`; the command line is explorer/compare/command.py. The page
+runs the same comparison in the background (explorer/ui/compare_view.py).
 `--readme README.md` also rewrites the README's comparison section from the same results, and a
 test checks that section against `docs/comparison/results.json` and the code that made it.
 """
@@ -29,10 +30,14 @@ import math
 import multiprocessing
 import os
 import re
+import shlex
+import sys
+import threading
 import time
 import tokenize
-from collections.abc import Iterator
-from concurrent.futures import ProcessPoolExecutor, as_completed
+import types
+from collections.abc import Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -41,10 +46,15 @@ from pathlib import Path
 import numpy as np
 
 from explorer import data, losses, metrics, weights
-from explorer.model import NORMALIZATIONS
+from explorer.model import DEFAULT_NORMALIZATION, NORMALIZATIONS
 from explorer.training import Run, RunConfig
 
 BASELINE = "ce"
+COMMAND = "python -m explorer.compare"
+LEARNING_RATE = 3e-3
+# The schemes a comparison takes: counted once over the whole training set (not per batch).
+WEIGHT_SCHEMES = tuple(s for s, spec in weights.SCHEMES.items() if spec.dataset_level)
+CANCELLED = "cancelled"  # the reason of a run that a stop cut short or never started
 ROOT = Path(__file__).resolve().parents[2]
 # What determines a result: the training and scoring code and the dataset. The fingerprint of
 # their tokens (comments and docstrings left out) is stored with every result.
@@ -136,10 +146,50 @@ def variants(loss_ids, schemes, normalizations) -> list[Variant]:
     return list(dict.fromkeys(out))
 
 
+@dataclass(frozen=True)
+class Plan:
+    """What a comparison trains, as the command line or the page asks for it: every loss under
+    every scheme it takes, per normalization, for each seed."""
+
+    losses: tuple[str, ...]  # as asked for; `loss_ids` adds plain cross-entropy
+    schemes: tuple[str, ...]
+    normalizations: tuple[str, ...] = (DEFAULT_NORMALIZATION,)
+    steps: int = 300
+    seeds: int = 5
+    learning_rate: float = LEARNING_RATE
+
+    @property
+    def loss_ids(self) -> list[str]:
+        """The losses trained: plain cross-entropy first when it was not asked for (the paired
+        differences need it)."""
+        return list(self.losses) if BASELINE in self.losses else [BASELINE, *self.losses]
+
+    def variants(self) -> list[Variant]:
+        return variants(self.loss_ids, self.schemes, self.normalizations)
+
+    def tasks(self) -> list[tuple]:
+        """run_all's (variant, seed, steps, learning_rate) tasks."""
+        return [(v, seed, self.steps, self.learning_rate) for v in self.variants() for seed in range(self.seeds)]
+
+    def command(self, data_options: Sequence[str] = ()) -> str:
+        """The command line that trains these runs."""
+        options = [f"--losses={','.join(self.losses)}", f"--weights={','.join(self.schemes)}", f"--normalization={','.join(self.normalizations)}",
+                   f"--steps={self.steps}", f"--seeds={self.seeds}", f"--lr={self.learning_rate:g}"]
+        return f"{COMMAND} {shlex.join([*data_options, *options])}"
+
+    def results(self, command: str, code: str, outcomes: list[Outcome], data: str | None = None) -> dict:
+        """What results.json holds and report() and html_report.render() take."""
+        settings = {"losses": self.loss_ids, "weights": list(self.schemes), "normalizations": list(self.normalizations), "steps": self.steps,
+                    "seeds": list(range(self.seeds)), "learning_rate": self.learning_rate, **({"data": data} if data else {})}
+        return {"command": command, "settings": settings, "code": code, "runs": [outcome_json(o) for o in outcomes]}
+
+
 CURVE_POINTS = 20  # validation snapshots per run, for the report's curves
 
 
-def train_one(variant: Variant, seed: int, steps: int, learning_rate: float, subject: data.Dataset | TrainingData) -> Outcome:
+def train_one(variant: Variant, seed: int, steps: int, learning_rate: float, subject: data.Dataset | TrainingData, should_stop=lambda: False) -> Outcome:
+    """One run; `should_stop` is asked between the pieces it trains in (a stopped run is a
+    failed run, CANCELLED)."""
     subject = training_data(subject)
     dataset = subject.dataset
     class_weights = tuple(weights.class_weights(subject.counts, variant.scheme).weights)
@@ -158,6 +208,8 @@ def train_one(variant: Variant, seed: int, steps: int, learning_rate: float, sub
     loss_curve, iou_curve = [], []
     state = run.state
     while state.step < steps and not state.halted:
+        if should_stop():
+            return lost(variant, seed, CANCELLED)
         before = len(state.loss_values)
         state = run.advance(min(piece, steps - state.step), evaluate_every=1)
         if len(state.loss_values) > before:
@@ -197,31 +249,40 @@ def lost(variant: Variant, seed: int, reason: str) -> Outcome:
 # the thread counts can no longer be set in code.
 THREADS_PER_RUN = 1
 THREAD_VARIABLES = ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS")
+_environment = threading.Lock()  # the page's sessions start pools from several threads
 _worker_data: TrainingData | None = None
+_worker_stop = None  # the pool's stop event: set, the run in flight ends at its next piece
 
 
-def _init_worker(subject: TrainingData) -> None:
-    global _worker_data
-    _worker_data = subject
+def _init_worker(subject: TrainingData, stop) -> None:
+    global _worker_data, _worker_stop
+    _worker_data, _worker_stop = subject, stop
 
 
 def _train_in_worker(task: tuple) -> Outcome:
-    return train_one(*task, _worker_data)
+    return train_one(*task, _worker_data, should_stop=_worker_stop.is_set)
 
 
 @contextmanager
-def _worker_threads(threads: int) -> Iterator[None]:
-    """The environment that workers spawned inside this block start with."""
-    saved = {name: os.environ.get(name) for name in THREAD_VARIABLES}
-    os.environ.update({name: str(threads) for name in THREAD_VARIABLES})
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
+def _worker_start(threads: int) -> Iterator[None]:
+    """What workers spawned inside this block start with: `threads` TensorFlow threads, and no
+    main module to run. A spawned worker first runs its parent's main script: under Streamlit the
+    whole page (seconds, and the page's memory), which a run never needs."""
+    with _environment:
+        saved = {name: os.environ.get(name) for name in THREAD_VARIABLES}
+        os.environ.update({name: str(threads) for name in THREAD_VARIABLES})
+        main, bare = sys.modules["__main__"], types.ModuleType("__main__")  # no __file__: nothing to run
+        sys.modules["__main__"] = bare
+        try:
+            yield
+        finally:
+            if sys.modules["__main__"] is bare:  # else a new script run of the page installed its own meanwhile
+                sys.modules["__main__"] = main
+            for name, value in saved.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
 
 
 def default_workers() -> int:
@@ -230,55 +291,82 @@ def default_workers() -> int:
 
 
 class Progress:
-    """Runs done and time left, one line per finished run."""
+    """Runs done, the last one's result and the time left; a line for each finished run."""
 
     def __init__(self, total: int, print_line=print):
         self.total, self.done, self.start, self.print_line = total, 0, time.perf_counter(), print_line
+        self.last = ""  # the last finished run and its result
+        self.last_at = self.start
+
+    def time_left(self) -> str:
+        """From the mean time of the runs so far, counting down between them."""
+        if not self.done:
+            return "time left known after the first run"
+        now = time.perf_counter()
+        left = max(0.0, (self.last_at - self.start) / self.done * (self.total - self.done) - (now - self.last_at))
+        return f"about {left / 60:.0f} min left" if left >= 90 else f"about {left:.0f} s left"
 
     def __call__(self, outcome: Outcome) -> None:
         self.done += 1
-        left = (time.perf_counter() - self.start) / self.done * (self.total - self.done)
+        self.last_at = time.perf_counter()
         reason = outcome.failed.removeprefix("The run is paused: ").split(". ")[0] if outcome.failed else ""
         status = f"FAILED ({reason})" if outcome.failed else f"mean IoU {outcome.mean_iou:.3f}"
+        self.last = f"{outcome.variant.name}, {outcome.variant.normalization}, seed {outcome.seed}: {status} ({outcome.seconds:.0f} s)"
         width = 20
         bar = "#" * round(width * self.done / self.total) + "." * (width - round(width * self.done / self.total))
-        self.print_line(f"[{bar}] {self.done}/{self.total} {outcome.variant.name}, {outcome.variant.normalization}, seed {outcome.seed}: "
-                        f"{status} ({outcome.seconds:.0f} s; about {left / 60:.0f} min left)")
+        self.print_line(f"[{bar}] {self.done}/{self.total} {self.last}; {self.time_left()}")
 
 
-def run_all(tasks: list[tuple], subject: data.Dataset | TrainingData, workers: int = 1, progress=print) -> list[Outcome]:
+STOP_SECONDS = 0.5  # how often run_all asks should_stop
+
+
+def run_all(tasks: list[tuple], subject: data.Dataset | TrainingData, workers: int = 1, progress=print, should_stop=None) -> list[Outcome]:
     """Train every (variant, seed, steps, learning_rate) task in `workers` processes (spawned:
-    TensorFlow does not survive a fork); outcomes in the order of `tasks`.
+    TensorFlow does not survive a fork); outcomes in the order of `tasks`. `progress` gets a line
+    for each finished run, or is a Progress the caller reads.
 
     A run that raises is a failed run with the exception as its reason. A worker process that dies
     (out of memory, killed) breaks the pool: the runs it took down are tried once more in a new
-    pool, and a run lost twice is a failed run. The sweep goes on either way."""
+    pool, and a run lost twice is a failed run. The sweep goes on either way.
+
+    `should_stop`, asked every STOP_SECONDS, ends the sweep early: the runs not started are
+    cancelled, the runs in flight stop at their next piece, and those are failed runs with the
+    reason CANCELLED; the finished runs are returned as they are."""
     subject = training_data(subject)
-    report = Progress(len(tasks), progress)
+    report = progress if isinstance(progress, Progress) else Progress(len(tasks), progress)
+    stopping = should_stop or (lambda: False)
     outcomes: list[Outcome | None] = [None] * len(tasks)
     losses_of = dict.fromkeys(range(len(tasks)), 0)
     pending = list(range(len(tasks)))
     context = multiprocessing.get_context("spawn")
-    while pending:
-        with ProcessPoolExecutor(max(1, workers), mp_context=context, initializer=_init_worker, initargs=(subject,)) as pool:
-            with _worker_threads(THREADS_PER_RUN):  # the workers start while the tasks are submitted
+    stop = context.Event()
+    while pending and not stopping():
+        with ProcessPoolExecutor(max(1, workers), mp_context=context, initializer=_init_worker, initargs=(subject, stop)) as pool:
+            with _worker_start(THREADS_PER_RUN):  # the workers start while the tasks are submitted
                 futures = {pool.submit(_train_in_worker, tasks[i]): i for i in pending}
-            pending = []
-            for future in as_completed(futures):
-                i = futures[future]
-                variant, seed = tasks[i][:2]
-                try:
-                    outcomes[i] = future.result()
-                except BrokenProcessPool:
-                    losses_of[i] += 1
-                    if losses_of[i] < 2:
-                        pending.append(i)
-                        continue
-                    outcomes[i] = lost(variant, seed, "its worker process died twice (out of memory, or killed)")
-                except Exception as error:  # a bug or a resource error in one run: the sweep goes on
-                    outcomes[i] = lost(variant, seed, f"{type(error).__name__}: {error}")
-                report(outcomes[i])
-    return outcomes
+            pending, running = [], set(futures)
+            while running:
+                done, running = wait(running, timeout=STOP_SECONDS if should_stop else None, return_when=FIRST_COMPLETED)
+                if not stop.is_set() and stopping():
+                    stop.set()
+                    pool.shutdown(wait=False, cancel_futures=True)
+                for future in done:
+                    if future.cancelled():
+                        continue  # never started: CANCELLED below
+                    i = futures[future]
+                    variant, seed = tasks[i][:2]
+                    try:
+                        outcomes[i] = future.result()
+                    except BrokenProcessPool:
+                        losses_of[i] += 1
+                        if losses_of[i] < 2:
+                            pending.append(i)
+                            continue
+                        outcomes[i] = lost(variant, seed, "its worker process died twice (out of memory, or killed)")
+                    except Exception as error:  # a bug or a resource error in one run: the sweep goes on
+                        outcomes[i] = lost(variant, seed, f"{type(error).__name__}: {error}")
+                    report(outcomes[i])
+    return [outcome or lost(*task[:2], CANCELLED) for outcome, task in zip(outcomes, tasks)]
 
 
 # -- summaries -----------------------------------------------------------------------------------
@@ -325,6 +413,13 @@ def _pm(values) -> str:
     return f"{np.nanmean(values):.3f} ± {np.nanstd(values):.3f}"
 
 
+def _measured(summary, values, spec: str) -> str:
+    """summary() of the runs that measured it, "–" if none did (a run lost or cancelled before it
+    trained has NaN)."""
+    values = [v for v in values if not math.isnan(v)]
+    return format(summary(values), spec) if values else "–"
+
+
 def _interval(values: np.ndarray) -> str:
     if len(values) == 0:
         return "–"
@@ -342,7 +437,7 @@ def scores_table(outcomes: list[Outcome], normalization: str, dataset: data.Data
             [variant.name, f"{len(done)}/{len(runs)}"]
             + [_pm([o.iou[c] for o in done]) for c in range(dataset.num_classes)]
             + [_pm([o.mean_iou for o in done]), _pm([o.pixel_accuracy for o in done])]
-            + [f"{np.nanmedian([o.logit_scale for o in runs]):.3g}", f"{np.nanmean([o.seconds for o in runs]):.0f}"]
+            + [_measured(np.median, [o.logit_scale for o in runs], ".3g"), _measured(np.mean, [o.seconds for o in runs], ".0f")]
         )
     base = all_background_scores(dataset)
     body.append(["all background (for scale)", "–", *[f"{v:.3f}" for v in base.iou], f"{base.mean_iou:.3f}", f"{base.pixel_accuracy:.3f}", "–", "–"])
@@ -489,3 +584,8 @@ def readme_section(readme: str) -> str:
 def prediction_key(outcome: Outcome) -> str:
     v = outcome.variant
     return f"{v.loss_id}|{v.scheme}|{v.normalization}|{outcome.seed}"
+
+
+def predictions(outcomes: list[Outcome]) -> dict[str, np.ndarray]:
+    """Each finished run's prediction of the example image, by prediction_key: predictions.npz."""
+    return {prediction_key(o): o.prediction for o in outcomes if o.prediction is not None}

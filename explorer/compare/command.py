@@ -6,15 +6,14 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import shlex
 from pathlib import Path
 
 import numpy as np
 
-from explorer import cluster, compare, data, html_report, owndata, uploads, weights
+from explorer import cluster, compare, data, html_report, owndata, uploads
 from explorer.compare import (
-    BASELINE, TrainingData, code_fingerprint, csv_rows, default_workers, outcome_json, prediction_key,
-    replace_readme_section, report, run_all, variants,
+    LEARNING_RATE, WEIGHT_SCHEMES, Plan, TrainingData, code_fingerprint, csv_rows, default_workers, predictions,
+    replace_readme_section, report, run_all,
 )
 from explorer.model import NORMALIZATIONS
 
@@ -30,28 +29,22 @@ def main(argv=None) -> None:
     parser.add_argument("--normalization", default="group", help=f"U-Net normalizations, comma-separated: {', '.join(NORMALIZATIONS)}")
     parser.add_argument("--steps", type=int, default=300)
     parser.add_argument("--seeds", type=int, default=5)
-    parser.add_argument("--lr", type=float, default=3e-3)
+    parser.add_argument("--lr", type=float, default=LEARNING_RATE)
     parser.add_argument("--workers", type=int, default=default_workers(), help="worker processes, one run and one thread each (default: one per core)")
     parser.add_argument("--ray", nargs="?", const="", metavar="ADDRESS", help="run the runs as Ray tasks: on the cluster at ADDRESS, or on a local Ray instance without one (pip install -r requirements-ray.txt)")
     parser.add_argument("--out", type=Path, default=Path("comparison"))
     parser.add_argument("--readme", type=Path, help="also rewrite this README's comparison section (toy set only)")
     args = parser.parse_args(argv if argv is not None else None)
-    schemes = args.weights.split(",")
-    dataset_level = [s for s, v in weights.SCHEMES.items() if v.dataset_level]
-    if any(s not in dataset_level for s in schemes):
-        parser.error(f"--weights takes some of {dataset_level}")
-    normalizations = args.normalization.split(",")
-    if any(n not in NORMALIZATIONS for n in normalizations):
+    plan = Plan(tuple(args.losses.split(",")), tuple(args.weights.split(",")), tuple(args.normalization.split(",")), args.steps, args.seeds, args.lr)
+    if any(s not in WEIGHT_SCHEMES for s in plan.schemes):
+        parser.error(f"--weights takes some of {list(WEIGHT_SCHEMES)}")
+    if any(n not in NORMALIZATIONS for n in plan.normalizations):
         parser.error(f"--normalization takes some of {list(NORMALIZATIONS)}")
     if args.readme and args.data:
         parser.error("--readme is for the toy set's comparison; leave out --data")
-    loss_ids = args.losses.split(",")
-    if BASELINE not in loss_ids:
-        loss_ids.insert(0, BASELINE)  # the paired comparison needs it
 
     code = code_fingerprint()  # of the code the runs train with, taken before they start
-    options = [f"--losses={args.losses}", f"--weights={args.weights}", f"--normalization={args.normalization}",
-               f"--steps={args.steps}", f"--seeds={args.seeds}", f"--lr={args.lr:g}"]
+    data_options = []
     if args.data:
         try:
             own = owndata.load(args.data, crop=args.crop, pool=args.pool, rare_share=args.rare_crops)
@@ -60,12 +53,11 @@ def main(argv=None) -> None:
         for problem in own.problems:
             print(f"left out: {problem.name}: {problem.message}")
         subject, described = TrainingData.of(own.dataset, own.counts), own.describe()
-        options = [f"--data={args.data}", f"--crop={args.crop}", f"--pool={args.pool}", f"--rare-crops={args.rare_crops:g}"] + options
+        data_options = [f"--data={args.data}", f"--crop={args.crop}", f"--pool={args.pool}", f"--rare-crops={args.rare_crops:g}"]
     else:
         subject, described = TrainingData.of(data.load_toy()), None
     dataset = subject.dataset
-    chosen = variants(loss_ids, schemes, normalizations)
-    tasks = [(v, seed, args.steps, args.lr) for v in chosen for seed in range(args.seeds)]
+    chosen, tasks = plan.variants(), plan.tasks()
     where = f"Ray ({args.ray or 'a local instance'})" if args.ray is not None else f"{args.workers} worker(s)"
     print(f"{len(tasks)} runs: {len(chosen)} variants × {args.seeds} seeds, {args.steps} steps each, on {where}", flush=True)
     if described:
@@ -76,13 +68,7 @@ def main(argv=None) -> None:
     else:
         outcomes = run_all(tasks, subject, args.workers, progress=printer)
 
-    results = {
-        "command": "python -m explorer.compare " + shlex.join(options),
-        "settings": {"losses": loss_ids, "weights": schemes, "normalizations": normalizations, "steps": args.steps, "seeds": list(range(args.seeds)),
-                     "learning_rate": args.lr, **({"data": described} if described else {})},
-        "code": code,
-        "runs": [outcome_json(o) for o in outcomes],
-    }
+    results = plan.results(plan.command(data_options), code, outcomes, described)
     text = report(results, subject, details=True)
     print("\n" + text)
     args.out.mkdir(parents=True, exist_ok=True)
@@ -90,9 +76,9 @@ def main(argv=None) -> None:
     (args.out / "comparison.md").write_text(text)
     with open(args.out / "comparison.csv", "w", newline="") as f:
         csv.writer(f).writerows(csv_rows(outcomes, dataset.class_names))
-    predictions = {prediction_key(o): o.prediction for o in outcomes if o.prediction is not None}
-    np.savez_compressed(args.out / "predictions.npz", **predictions)
-    html_report.write(args.out / "report.html", results, subject, predictions)
+    predicted = predictions(outcomes)
+    np.savez_compressed(args.out / "predictions.npz", **predicted)
+    html_report.write(args.out / "report.html", results, subject, predicted)
     print(f"wrote {args.out / 'report.html'} (opens offline), results.json, comparison.md, comparison.csv and predictions.npz")
     if args.readme:
         args.readme.write_text(replace_readme_section(args.readme.read_text(), report(results, subject)))

@@ -6,6 +6,9 @@ slot until they pause or their steps are done; the others wait, and the page say
 slowing everyone down. A slot whose session stopped ticking (tab closed) is taken back
 STALE_SECONDS after its last tick ended; a tick that is still training (tracing the step on a
 loaded CPU can take longer) keeps its slot.
+
+A session's live runs and its background comparison (explorer/ui/compare_job.py) share the
+session's one slot, each with its own claim: the slot is held until both have let go.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import os
 import threading
 import time
 import uuid
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -22,6 +26,7 @@ import streamlit as st
 CAP_VARIABLE = "EXPLORER_MAX_TRAINING_SESSIONS"
 DEFAULT_CAP = 2
 STALE_SECONDS = 10.0
+LIVE = "live runs"  # the claim of Train and Step
 
 
 def configured_cap(environ=os.environ) -> int:
@@ -50,9 +55,10 @@ class TrainingSlots:
         self._lock = threading.Lock()
         self._holders: dict[str, float] = {}  # session id → last tick
         self._waiting: dict[str, float] = {}  # session id → last ask, in order of arrival
-        self._training: set[str] = set()  # holders inside training(): never stale
+        self._claims: dict[str, set[str]] = {}  # session id → what asked for its slot or holds it
+        self._training: Counter[str] = Counter()  # holders inside training() (a tick, a comparison): never stale
 
-    def acquire(self, session_id: str) -> int:
+    def acquire(self, session_id: str, claim: str = LIVE) -> int:
         """0 if `session_id` holds a slot (now or already); else its place in the queue (1 = next).
         Sessions are served in order of arrival; calling again keeps the place."""
         with self._lock:
@@ -61,6 +67,8 @@ class TrainingSlots:
                 for sid, seen in list(table.items()):
                     if now - seen > self.stale_seconds and sid not in self._training:
                         del table[sid]
+                        self._claims.pop(sid, None)
+            self._claims.setdefault(session_id, set()).add(claim)
             if session_id in self._holders:
                 self._holders[session_id] = now
                 return 0
@@ -75,22 +83,27 @@ class TrainingSlots:
 
     @contextmanager
     def training(self, session_id: str) -> Iterator[None]:
-        """Around a tick's training: the slot is not taken back while it trains, however long that
-        takes, and its staleness counts from the end of the tick."""
+        """Around training (a tick, a whole comparison): the slot is not taken back while it trains,
+        however long that takes, and its staleness counts from the end of the training."""
         with self._lock:
-            self._training.add(session_id)
+            self._training[session_id] += 1
         try:
             yield
         finally:
             with self._lock:
-                self._training.discard(session_id)
+                self._training -= Counter([session_id])
                 if session_id in self._holders:
                     self._holders[session_id] = self._clock()
 
-    def release(self, session_id: str) -> None:
+    def release(self, session_id: str, claim: str = LIVE) -> None:
+        """`claim` lets go; the session's slot or place goes when no claim of it is left."""
         with self._lock:
-            self._holders.pop(session_id, None)
-            self._waiting.pop(session_id, None)
+            claims = self._claims.get(session_id, set())
+            claims.discard(claim)
+            if not claims:
+                self._claims.pop(session_id, None)
+                self._holders.pop(session_id, None)
+                self._waiting.pop(session_id, None)
 
     def holders(self) -> int:
         with self._lock:
