@@ -124,6 +124,18 @@ def assert_runs_kept(at: AppTest, before: dict) -> None:
         assert run.state.step == step and run.state.loss_values == values, f"run {label} lost its history"
 
 
+def assert_weights_counted_on_the_training_masks(at: AppTest, masks: list[np.ndarray], dataset, expected_count: int | None = None) -> None:
+    """Run B's class-weight boxes hold its scheme's weights counted on the whole training masks
+    (the uploaded masks that are not validation masks), 3 classes."""
+    train_masks = [m for m in masks if not any(np.array_equal(m, v) for v in dataset.val_masks)]
+    if expected_count is not None:
+        assert len(train_masks) == expected_count
+    scheme = at.selectbox(key="B_scheme").value
+    expected = weights.class_weights(weights.count_pixels(train_masks, 3), scheme).weights
+    boxes = [b.value for b in at.sidebar.number_input if b.key and b.key.startswith(f"B_{scheme}_w")]
+    np.testing.assert_allclose(boxes, np.round(expected, 4), atol=1e-4)
+
+
 # -- tests ------------------------------------------------------------------------------------------------
 
 
@@ -280,12 +292,7 @@ def test_image_mask_pairs_train_the_runs_and_bad_images_keep_them():
     assert any(e.label.startswith("Dataset: your data") for e in at.expander)
     # The sidebar's class weights are your data's, not the toy dataset's (same box keys), counted
     # on the whole training masks (not on the crops the runs train on).
-    train_masks = [m for m in masks.values() if not any(np.array_equal(m, v) for v in dataset.val_masks)]
-    assert len(train_masks) == 6
-    scheme = at.selectbox(key="B_scheme").value
-    expected = weights.class_weights(weights.count_pixels(train_masks, 3), scheme).weights
-    boxes = [b.value for b in at.sidebar.number_input if b.key and b.key.startswith(f"B_{scheme}_w")]
-    np.testing.assert_allclose(boxes, np.round(expected, 4), atol=1e-4)
+    assert_weights_counted_on_the_training_masks(at, list(masks.values()), dataset, expected_count=6)
     at.button(key="step").click().run()
     assert_no_exception(at)
     assert all(run.state.step > 0 and np.isfinite(run.state.loss_values).all() for run in runs.values())
@@ -411,11 +418,7 @@ def test_large_images_train_on_crops_at_their_resolution_and_validate_whole():
     line = dataset.train_masks == 2
     assert line.any() and (line.sum(axis=2) <= 1).all()
     # The weights come from the whole training masks.
-    train_masks = [m for m in masks if not any(np.array_equal(m, v) for v in dataset.val_masks)]
-    scheme = at.selectbox(key="B_scheme").value
-    expected = weights.class_weights(weights.count_pixels(train_masks, 3), scheme).weights
-    boxes = [b.value for b in at.sidebar.number_input if b.key and b.key.startswith(f"B_{scheme}_w")]
-    np.testing.assert_allclose(boxes, np.round(expected, 4), atol=1e-4)
+    assert_weights_counted_on_the_training_masks(at, masks, dataset)
     at.button(key="step").click().run()
     assert_no_exception(at)
     for run in runs.values():
