@@ -188,3 +188,28 @@ def test_an_error_in_the_background_stays_on_the_page_until_the_data_changes(mon
     assert at.session_state["runs"]["A"].data.name.startswith("your data"), "the page trains on the uploaded pairs"
     assert compare_view.JOB not in at.session_state
     assert not any(text.startswith(stopped) for text in texts(at.error))
+
+
+def test_a_comparison_no_page_reads_cancels_itself_and_frees_the_slot(runs_until_stopped):
+    """A closed tab's comparison does not hold the slot to its end: unread for ABANDONED_SECONDS
+    (a fake clock), it stops as Cancel stops it."""
+    from explorer import data
+    from explorer.ui import compare_job
+
+    now = [0.0]
+    plan = compare.Plan(("ce",), ("none",), steps=20, seeds=1)
+    slots = capacity.slots()
+    job = ComparisonJob(plan, compare.TrainingData.of(data.load_toy()), plan.command(), None, slots, "closed tab", clock=lambda: now[0]).start()
+    try:
+        assert runs_until_stopped.wait(JOB_SECONDS) and slots.holders() == 1
+        now[0] += compare_job.ABANDONED_SECONDS - 1
+        job.seen()  # a page read it: it goes on
+        now[0] += compare_job.ABANDONED_SECONDS - 1
+        assert not job.wait(1.0), "read ABANDONED_SECONDS - 1 ago: it keeps running"
+        now[0] += 2
+        assert job.wait(JOB_SECONDS), "unread for longer than ABANDONED_SECONDS: it stops"
+        assert job.cancelling and [o.failed for o in job.outcomes] == [compare.CANCELLED]
+        assert slots.holders() == 0
+    finally:
+        job.cancel()
+        job.wait(JOB_SECONDS)

@@ -48,6 +48,8 @@ def _job_on(dataset: Dataset) -> ComparisonJob | None:
         job.cancel()
         del st.session_state[JOB]
         return None
+    if job is not None:
+        job.seen()
     return job
 
 
@@ -101,6 +103,7 @@ def _start(dataset: Dataset, counts: weights.ClassCounts) -> None:
 
 
 def _progress(job: ComparisonJob) -> None:
+    job.seen()
     if not job.running:
         st.rerun()  # the whole page: the results take this place and the fragment stops ticking
     if job.cancelling:
