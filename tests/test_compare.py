@@ -60,6 +60,14 @@ def test_a_failed_run_is_listed_and_left_out_of_every_mean():
     assert compare.failures(outcomes) == ["dice (none), group, seed 1: step 7 gave a non-finite loss (NaN)"]
 
 
+def test_a_variant_with_one_finished_run_shows_its_score_without_a_spread():
+    outcomes = [outcome("ce", 0, 0.50), outcome("ce", 1, 0.60), outcome("dice", 0, 0.80), outcome("dice", 1, None, failed="NaN")]
+    dataset = data.load_toy()
+    dice_row = next(line for line in compare.scores_table(outcomes, "group", dataset).splitlines() if line.startswith("| dice (none)"))
+    cells = [c.strip() for c in dice_row.split("|")[1:-1]]
+    assert cells[1] == "1/2" and cells[dataset.class_names.index("fibre") + 2] == "0.800", "one run: its score, no ± 0.000"
+
+
 def test_student_t_quantiles_put_2_5_percent_in_each_tail():
     """Checked against the t density integrated numerically, not against another table."""
     for dof in range(1, 31):

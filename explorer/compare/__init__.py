@@ -410,6 +410,8 @@ def _pm(values) -> str:
     values = [v for v in values if v is not None]
     if not values:
         return "–"
+    if len(values) == 1:
+        return f"{values[0]:.3f}"  # one run has no spread to show
     return f"{np.nanmean(values):.3f} ± {np.nanstd(values):.3f}"
 
 
@@ -487,7 +489,7 @@ def report(results: dict, subject: data.Dataset | TrainingData, details: bool = 
     outcomes = outcomes_from_json(results)
     s = results["settings"]
     parts = [
-        f"Measured with `{results['command']}` ({s['steps']} steps, {len(s['seeds'])} seeds, lr {s['learning_rate']:g}, "
+        f"Measured with `{results['command']}` ({s['steps']} steps, {len(s['seeds'])} seed{'s' if len(s['seeds']) != 1 else ''}, lr {s['learning_rate']:g}, "
         f"batch 16; validation set; mean ± std over the runs that finished). Code fingerprint `{results['code']}`.\n"
     ]
     if s.get("data"):
