@@ -11,11 +11,12 @@ from page_session import open_page as fresh_app
 from explorer.bench import walk
 from explorer.ui import sidebar
 
-# A few actions per seed, several seeds: on a loaded 2-core machine a script run takes seconds and
-# an action that builds or traces a model tens of seconds. The landscape's Compute (minutes in
-# AppTest) is left to the long walks of `python -m explorer.bench.walk`.
-SEEDS = (0, 1, 2)
-ACTIONS_PER_SEED = 6
+# 160 actions over 4 seeds, about 8 minutes on a loaded 2-core machine: most actions rerun the page
+# in 1–2 s, but Step, a new seed or loss (a model built and traced) and the traps' trainings take
+# 10–50 s. The landscape's Compute and the comparison's Start (minutes in AppTest) are left to the
+# long walks of `python -m explorer.bench.walk --actions N --seed S`.
+SEEDS = (0, 1, 2, 3)
+ACTIONS_PER_SEED = 40
 
 
 @pytest.mark.parametrize("seed", SEEDS)
@@ -47,6 +48,11 @@ def test_a_select_box_that_formats_through_a_dict_is_set_by_its_key():
         format_func = staticmethod(lambda v: f"{v:g}")
 
     assert walk._option_value(Numbers(), "0.003") == 0.003
+
+    class Percent:  # the upload's rare-crop share (seed 2, action 35, of a 50-action walk)
+        format_func = staticmethod(lambda share: f"{share:.0%}")
+
+    assert [walk._option_value(Percent(), label) for label in ("0%", "10%", "25%", "50%")] == [0.0, 0.1, 0.25, 0.5]
 
 
 # -- what the walks found ---------------------------------------------------------------------------

@@ -211,7 +211,7 @@ def _numbers(low: float, high: float, step: float, integer: bool, rng: random.Ra
 def _option_value(widget, label: str):
     """A value the widget shows as ``label``: the label itself, or the number it reads as. AppTest
     takes either for select boxes and radios; a select slider formats what it is given."""
-    candidates = [str, int, float]
+    candidates = [str, int, float, lambda text: float(text.rstrip("%")) / 100]  # "10%" reads as 0.1
     # A format_func that looks a label up in a dict (NORMALIZATIONS.get): the dict's keys.
     table = getattr(widget.format_func, "__self__", None)
     if isinstance(table, dict):
