@@ -11,12 +11,13 @@ from page_session import open_page as fresh_app
 from explorer.bench import walk
 from explorer.ui import sidebar
 
-# 160 actions over 4 seeds, about 8 minutes on a loaded 2-core machine: most actions rerun the page
-# in 1–2 s, but Step, a new seed or loss (a model built and traced) and the traps' trainings take
-# 10–50 s. The landscape's Compute and the comparison's Start (minutes in AppTest) are left to the
-# long walks of `python -m explorer.bench.walk --actions N --seed S`.
+# 80 actions over 4 seeds, about 6 minutes on a loaded 2-core machine (4 × 40 took 11 minutes, too
+# much of CI's 90): most actions rerun the page in 1–3 s, but Step, a new seed or loss (a model
+# built and traced) and the traps' trainings take 10–50 s. The landscape's Compute and the
+# comparison's Start (minutes in AppTest) are left to the long walks of
+# `python -m explorer.bench.walk --actions N --seed S`.
 SEEDS = (0, 1, 2, 3)
-ACTIONS_PER_SEED = 40
+ACTIONS_PER_SEED = 20
 
 
 @pytest.mark.parametrize("seed", SEEDS)
