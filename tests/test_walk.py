@@ -35,7 +35,7 @@ def test_a_failure_reports_the_seed_and_the_actions_that_replay_it():
     assert [walk.Action(**a) for a in __import__("json").loads(walk.actions_json(actions))] == actions
 
 
-def test_a_select_box_that_formats_through_a_dict_is_set_by_its_key():
+def test_a_formatted_option_is_set_by_the_value_its_label_shows():
     """A long walk (seed 11) chose the label 'group normalization' of a select box whose format_func
     is NORMALIZATIONS.get and could not turn it back into "group" (a ValueError in the walk)."""
     from explorer.model import NORMALIZATIONS
