@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ast
 import inspect
+import functools
 import json
 import math
 import os
@@ -49,7 +50,8 @@ class Settings:
 # The Keras snippet
 
 
-def _module_level_dependencies(fn, *also) -> list[str]:
+@functools.cache  # parses losses.py's source: the same answer on every rerun of the page
+def _module_level_dependencies(fn, *also) -> tuple[str, ...]:
     """Names of losses.py's own functions and constants that ``fn`` needs, transitively, plus the
     functions ``also`` and what they need, in the order they appear in losses.py (constants
     first)."""
@@ -79,13 +81,14 @@ def _module_level_dependencies(fn, *also) -> list[str]:
 
     constants = sorted((n for n in seen if not inspect.isfunction(getattr(module, n))), key=line)
     functions = sorted((n for n in seen if inspect.isfunction(getattr(module, n))), key=line)
-    return constants + functions
+    return tuple(constants + functions)
 
 
 def _class_name(loss_id: str) -> str:
     return "".join(part.capitalize() for part in loss_id.split("_")) + "Loss"
 
 
+@functools.cache
 def _constant_line(name: str) -> str:
     source = inspect.getsource(losses).splitlines()
     for text in source:

@@ -7,11 +7,11 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 import plotly.graph_objects as go
-from plotly.subplots import make_subplots
 
 # Colours of the error map: true positive, false positive, false negative, true negative.
 OUTCOME_COLORS = {"hit": "#2ca02c", "false alarm": "#d62728", "missed": "#1f77b4", "other": "#f2f2f2"}
 RUN_DASHES = ("solid", "dash", "dot")
+AXES = (("x", "y"), ("x2", "y2"), ("x3", "y3"))  # the training curves' three plots
 VOID_COLOR = "#ffffff"  # void (ignored) pixels of a mask: white, a colour no class gets by default
 HEATMAP_SIDE = 128  # heatmaps of larger images are drawn at most this many cells wide (see shrink)
 
@@ -78,6 +78,24 @@ def class_frequencies(names: Sequence[str], colors: Sequence[str], pixel_share: 
     return fig
 
 
+def _row_of_plots(widths: Sequence[float], titles: Sequence[str], gap: float, **y_axes) -> tuple[dict, list[dict]]:
+    """Layout axes for plots side by side (their widths in proportion to ``widths``) and their
+    titles as annotations. Laid out by hand in one layout dict: make_subplots and per-axis
+    updates cost ten times as much, and the page draws these figures on every rerun. ``y_axes``
+    go into every y axis."""
+    total = sum(widths)
+    usable = 1 - gap * (len(widths) - 1)
+    layout, annotations, left = {}, [], 0.0
+    for index, (width, title) in enumerate(zip(widths, titles)):
+        suffix = str(index + 1) if index else ""
+        right = left + usable * width / total
+        layout[f"xaxis{suffix}"] = dict(domain=[left, right], anchor=f"y{suffix}")
+        layout[f"yaxis{suffix}"] = dict(anchor=f"x{suffix}", **y_axes)
+        annotations.append(dict(text=title, x=(left + right) / 2, y=1, xref="paper", yref="paper", xanchor="center", yanchor="bottom", showarrow=False))
+        left = right + gap
+    return layout, annotations
+
+
 def training_curves(
     runs: Mapping[str, object],
     class_names: Sequence[str],
@@ -91,12 +109,13 @@ def training_curves(
     shows a run heading for a blow-up (it climbs by decades) before the NaN guard stops it.
     Dashes tell runs apart, colours classes; dotted vertical lines mark configuration changes."""
     titles = ("Training loss ÷ its first value", "Validation IoU per class", "Largest |logit| (validation)")
-    fig = make_subplots(rows=1, cols=3, subplot_titles=titles, column_widths=[0.4, 0.4, 0.2])
+    layout, annotations = _row_of_plots((0.4, 0.4, 0.2), titles, gap=0.0667)
+    traces, markers = [], []
     for index, (label, state) in enumerate(runs.items()):
         dash = RUN_DASHES[index % len(RUN_DASHES)]
         if state.loss_steps:
             values = np.asarray(state.loss_values)
-            fig.add_trace(
+            traces.append(
                 go.Scatter(
                     x=state.loss_steps,
                     y=values / values[0] if values[0] else values,
@@ -105,20 +124,16 @@ def training_curves(
                     name=f"{label} loss",
                     line=dict(dash=dash, color="#7f7f7f"),
                     legendgroup=label,
-                ),
-                row=1,
-                col=1,
+                )
             )
         if state.evaluations:
             steps = [e.step for e in state.evaluations]
             ious = np.array([e.scores.iou for e in state.evaluations])
             for c, (name, color) in enumerate(zip(class_names, class_colors)):
-                fig.add_trace(
-                    go.Scatter(x=steps, y=ious[:, c], name=f"{label} {name}", line=dict(dash=dash, color=color), legendgroup=label, mode="lines"),
-                    row=1,
-                    col=2,
+                traces.append(
+                    go.Scatter(x=steps, y=ious[:, c], name=f"{label} {name}", line=dict(dash=dash, color=color), legendgroup=label, mode="lines", xaxis="x2", yaxis="y2")
                 )
-            fig.add_trace(
+            traces.append(
                 go.Scatter(
                     x=steps,
                     y=[e.logit_scale for e in state.evaluations],
@@ -128,38 +143,44 @@ def training_curves(
                     mode="lines+markers",
                     marker=dict(size=4),
                     hovertemplate="step %{x}: largest |logit| %{y:.3g}<extra></extra>",
-                ),
-                row=1,
-                col=3,
+                    xaxis="x3",
+                    yaxis="y3",
+                )
             )
-        for step, text in state.events:
-            for col in (1, 2, 3):
-                fig.add_vline(x=step, line=dict(dash="dot", color="#888", width=1), row=1, col=col)
-            fig.add_annotation(x=step, y=1, yref="y2 domain", xref="x2", text=f"{label}: {text}", showarrow=False, textangle=-90, xanchor="right", font=dict(size=9))
-    fig.update_yaxes(range=[0, 1], row=1, col=2)
-    fig.update_yaxes(type="log", row=1, col=3)
-    fig.update_xaxes(title="step")
-    fig.update_layout(height=320, margin=dict(l=10, r=10, t=40, b=10), legend=dict(font=dict(size=10)))
-    return fig
+        for step, text in state.events:  # a dotted line on each plot, named on the IoU plot
+            markers += [dict(type="line", xref=x, yref=f"{y} domain", x0=step, x1=step, y0=0, y1=1, line=dict(dash="dot", color="#888", width=1)) for x, y in AXES]
+            annotations.append(dict(x=step, y=1, yref="y2 domain", xref="x2", text=f"{label}: {text}", showarrow=False, textangle=-90, xanchor="right", font=dict(size=9)))
+    for x in ("xaxis", "xaxis2", "xaxis3"):
+        layout[x]["title"] = "step"
+    layout["yaxis2"]["range"] = [0, 1]
+    layout["yaxis3"]["type"] = "log"
+    return go.Figure(
+        traces,
+        dict(layout, shapes=markers, annotations=annotations, height=320, margin=dict(l=10, r=10, t=40, b=10), legend=dict(font=dict(size=10))),
+    )
 
 
 def probability_maps(probabilities: np.ndarray, class_names: Sequence[str], title: str = "") -> go.Figure:
-    """One heatmap per class of the predicted probability, all on the 0–1 scale."""
+    """One heatmap per class of the predicted probability, all on the 0–1 scale, with square
+    pixels (each map's y axis follows its own x axis)."""
     num_classes = probabilities.shape[-1]
     probabilities = shrink(probabilities)
-    fig = make_subplots(rows=1, cols=num_classes, subplot_titles=list(class_names), horizontal_spacing=0.02)
+    layout, annotations = _row_of_plots([1] * num_classes, class_names, gap=0.02, autorange="reversed", showticklabels=False)
+    traces = []
     for c in range(num_classes):
-        fig.add_trace(
-            go.Heatmap(z=probabilities[..., c], zmin=0, zmax=1, colorscale="Viridis", showscale=c == num_classes - 1, hovertemplate="p=%{z:.3f}<extra></extra>"),
-            row=1,
-            col=c + 1,
+        suffix = str(c + 1) if c else ""
+        layout[f"xaxis{suffix}"]["showticklabels"] = False
+        layout[f"yaxis{suffix}"]["scaleanchor"] = f"x{suffix}"
+        traces.append(
+            go.Heatmap(
+                z=probabilities[..., c], zmin=0, zmax=1, colorscale="Viridis", showscale=c == num_classes - 1,
+                hovertemplate="p=%{z:.3f}<extra></extra>", xaxis=f"x{suffix}", yaxis=f"y{suffix}",
+            )
         )
-        # Square pixels: each subplot's y axis follows its own x axis.
-        fig.update_yaxes(scaleanchor=f"x{c + 1 if c else ''}", row=1, col=c + 1)
-    fig.update_yaxes(autorange="reversed", showticklabels=False)
-    fig.update_xaxes(showticklabels=False)
-    fig.update_layout(height=190, margin=dict(l=0, r=0, t=30 if not title else 55, b=0), title=dict(text=title, font=dict(size=13), y=0.98, yanchor="top"))
-    return fig
+    return go.Figure(
+        traces,
+        dict(layout, annotations=annotations, height=190, margin=dict(l=0, r=0, t=30 if not title else 55, b=0), title=dict(text=title, font=dict(size=13), y=0.98, yanchor="top")),
+    )
 
 
 def confusion_heatmap(normalized_confusion: np.ndarray, class_names: Sequence[str], title: str = "") -> go.Figure:
