@@ -11,20 +11,45 @@ from page_session import open_page as fresh_app
 from explorer.bench import walk
 from explorer.ui import sidebar
 
-# 80 actions over 4 seeds, about 6 minutes on a loaded 2-core machine (4 × 40 took 11 minutes, too
-# much of CI's 90): most actions rerun the page in 1–3 s, but Step, a new seed or loss (a model
-# built and traced) and the traps' trainings take 10–50 s. The landscape's Compute and the
-# comparison's Start (minutes in AppTest) are left to the long walks of
-# `python -m explorer.bench.walk --actions N --seed S`.
-SEEDS = (0, 1, 2, 3)
-ACTIONS_PER_SEED = 20
+# 240 actions over 6 seeds. Most actions rerun the page in about a second; Step, a new seed or
+# loss (a model built and traced) take 5–30 s. Left to the long walks of
+# `python -m explorer.bench.walk --actions N --seed S`: the landscape's Compute and the comparison's
+# Start (minutes in AppTest), and the traps' trainings (20–30 s each, pressed once each below).
+SEEDS = (0, 1, 2, 3, 4, 5)
+ACTIONS_PER_SEED = 40
 
 
 @pytest.mark.parametrize("seed", SEEDS)
 def test_random_walk_leaves_the_page_whole(seed):
-    result = walk.walk(seed, ACTIONS_PER_SEED, skip=walk.SLOW_IN_APPTEST)
+    result = walk.walk(seed, ACTIONS_PER_SEED, skip=walk.SLOW_IN_APPTEST | walk.TRAP_RUNS)
     assert not result.problems, result.report()
     assert len(result.actions) == ACTIONS_PER_SEED
+
+
+def test_every_traps_training_runs_from_the_page_and_shows_its_result():
+    """The four buttons the walks above leave out, pressed once each on one page."""
+    at = fresh_app()
+    waiting = ("Trains a small U-Net twice", "Calls the installed Keras's model.fit")
+    assert sum(c.value.startswith(waiting) for c in at.main.caption) == 4
+    tables = len(at.main.dataframe)
+    for key in sorted(walk.TRAP_RUNS):
+        perform_and_check(at, walk.Action("button", key, "click"))
+    assert not [c.value for c in at.main.caption if c.value.startswith(waiting)]
+    captions = [c.value for c in at.main.caption]
+    assert any(c.startswith("Shown: ") and "80 steps" in c for c in captions), captions  # per-batch weights
+    assert any(c.startswith("Keras ") and "class_weight = " in c for c in captions), captions  # model.fit
+    assert any("raised in" in c.value for c in at.code)  # model.fit with class_weight on masks raises
+    assert len(at.main.dataframe) >= tables + 2  # the outcomes of the wrong axis and of the sigmoid
+
+
+def perform_and_check(at, action) -> None:
+    walk.perform(at, action)
+    assert_whole(at)
+
+
+def assert_whole(at) -> None:
+    assert_no_exception(at)
+    assert not walk.problems(at), walk.problems(at)
 
 
 def test_a_failure_reports_the_seed_and_the_actions_that_replay_it():
@@ -66,8 +91,7 @@ def weight_boxes(at, label: str) -> list:
 def set_and_run(widget, value, at):
     widget.set_value(value)
     at.run()
-    assert_no_exception(at)
-    assert not walk.problems(at), walk.problems(at)
+    assert_whole(at)
 
 
 def test_all_class_weights_zero_is_refused_beside_the_boxes_and_the_run_keeps_its_last_valid_weights():

@@ -18,7 +18,8 @@ Compute button reruns the page until every run's grid is done (a browser shows t
 come; AppTest waits for the last rerun): minutes on a loaded machine, so the short walks of the
 test suite leave it out (SLOW_IN_APPTEST) and the long walks of this command press it. So with the
 comparison's Start: its runs train in the background for minutes, and the process waits for them
-before it exits.
+before it exits. The suite's walks also leave out the traps' trainings (TRAP_RUNS), which it
+presses once each.
 """
 
 from __future__ import annotations
@@ -43,6 +44,9 @@ from streamlit.testing.v1 import AppTest
 APP = Path(__file__).resolve().parents[2] / "app.py"
 TIMEOUT = 900  # seconds per script run: importing TensorFlow, tracing steps, a whole landscape, on a loaded machine
 SLOW_IN_APPTEST = frozenset({"landscape_start", "compare_start"})
+# Each trains small U-Nets for 80 steps twice (20–30 s on a 2-core machine, a third of a 40-action
+# walk when two are pressed). The suite presses each once (tests/test_walk.py) and walks without them.
+TRAP_RUNS = frozenset({"trap_batch_run", "trap_fit_run", "trap_axis_run", "trap_sigmoid_run"})
 
 # What must be on the page after every action (the main area's st.header texts).
 SECTIONS = ("Training", "Surfaces", "Traps", "Export")
