@@ -238,17 +238,18 @@ def test_every_loss_trains_the_default_unet_on_the_toy_set_far_from_a_blow_up(lo
     assert max(e.logit_scale for e in state.evaluations) < LOGIT_LIMIT
 
 
-def test_without_normalization_unweighted_dice_blows_up_and_the_page_can_see_it_coming(toy):
+def test_without_normalization_unweighted_dice_heads_for_a_blow_up_and_the_page_can_see_it_coming(toy):
     """The lesson the "none" setting keeps: the logits climb by decades, past the limit the test
-    above holds every loss to within its steps, then the guard halts."""
+    above holds every loss to within its steps (here about 1e6 by step 80, three decades past it).
+    Not asserted: the NaN itself. Its step depends on rounding (153–198 on one CPU; one clean-clone
+    run of the suite reached step 300 at 1.9e6 without one); the guard's halt is tested above with a
+    learning rate that diverges."""
     run = Run(RunConfig(loss_id="dice", learning_rate=3e-3, normalization="none"), toy)
-    for _ in range(30):
-        if run.advance(10, evaluate_every=10).halted:
-            break
-    assert run.state.halted, "unweighted Dice without normalization must end in a halt"
+    while run.state.step < STABLE_STEPS and not run.advance(10, evaluate_every=10).halted:
+        pass
     scales = {e.step: e.logit_scale for e in run.state.evaluations}
-    assert max(scales.values()) > 100 * scales[0], scales
-    assert max(s for step, s in scales.items() if step <= STABLE_STEPS) > LOGIT_LIMIT, scales
+    assert max(scales.values()) > 100 * LOGIT_LIMIT, scales
+    assert max(scales.values()) > 1e4 * scales[0], scales
 
 
 def test_normalized_unets_predict_alike_in_training_and_inference_mode_only_for_group_norm():
