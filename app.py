@@ -23,6 +23,9 @@ with st.spinner("Loading TensorFlow (a few seconds, once per server)…"):
         traps_view,
         upload_view,
     )
+    from explorer.ui.streamlit_internals import keep_keras_state
+
+    keep_keras_state()  # before the first script run ends: see explorer/ui/streamlit_internals.py
 
 try:
     capacity.slots()
@@ -52,3 +55,4 @@ surfaces_view.show(dataset, counts)
 compare_view.show(dataset, counts)
 traps_view.show(session.toy_dataset())
 export_view.show(runs, configs, settings, counts)
+training_view.warm_up()

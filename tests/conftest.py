@@ -15,6 +15,11 @@ from explorer.bench.appserver import CHROMIUM, CHROMIUM_ARGS, Server
 
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 
+# The in-process pages (AppTest) do not trace the train steps ahead: most of them never train, and
+# each trace costs seconds of CPU. The browser tests' server does (start_server removes it), and
+# tests/test_app.py checks it on a page of its own.
+os.environ["EXPLORER_TRACE_AHEAD"] = "0"
+
 
 @pytest.fixture(autouse=True)
 def keep_the_main_module():
@@ -23,6 +28,16 @@ def keep_the_main_module():
     main = sys.modules["__main__"]
     yield
     sys.modules["__main__"] = main
+
+
+@pytest.fixture(autouse=True)
+def no_training_thread_outlives_a_test():
+    """Every session's training worker (explorer/live.py) is stopped after the test that made it."""
+    yield
+    live = sys.modules.get("explorer.live")
+    if live is not None:
+        live.stop_all(timeout=600)
+        assert not [w for w in list(live._workers) if w.alive], "a training worker is still running after the test"
 
 
 @pytest.fixture(scope="session")
@@ -39,7 +54,7 @@ def start_server(log_path: Path, env: dict[str, str] | None = None) -> Server:
     """explorer.bench.appserver.start_server with the page's default cap on sessions training at once
     (unless `env` asks for another); a server that does not come up fails the test."""
     try:
-        server = appserver.start_server(log_path, {"EXPLORER_MAX_TRAINING_SESSIONS": None, **(env or {})})
+        server = appserver.start_server(log_path, {"EXPLORER_MAX_TRAINING_SESSIONS": None, "EXPLORER_TRACE_AHEAD": None, **(env or {})})
     except appserver.ServerError as error:
         pytest.fail(str(error))
     print(f"\n[server] healthy {server.healthy_at - server.launched_at:.1f} s after launching `streamlit run` (port {server.port})")

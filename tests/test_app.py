@@ -333,3 +333,37 @@ def test_nan_guard_halts_with_a_message_and_keeps_finite_weights():
     assert_no_exception(at)
     assert all(run.state.halted is None and run.state.step == 0 for run in runs(at).values())
     assert not [m for m in error_texts(at) if "non-finite" in m]
+
+
+def test_train_trains_beside_the_page_until_the_last_step_and_the_train_button_comes_back():
+    """AppTest runs no timers, so the live fragment does not redraw here: the test waits for the
+    session's worker, then reruns the page as the fragment's next tick would."""
+    at = fresh_app()
+    at.number_input(key="max_steps").set_value(10).run()
+    assert_no_exception(at)
+    at.button(key="train").click().run()
+    assert_no_exception(at)
+    assert [b.key for b in at.button if b.key in ("train", "pause")] == ["pause"]
+    assert at.button(key="step").disabled, "Step while training"
+    assert at.session_state["live_worker"].wait_idle(600), "the worker did not stop at the last step"
+    at.run()
+    assert_no_exception(at)
+    assert [b.key for b in at.button if b.key in ("train", "pause")] == ["train"]
+    for label, run in runs(at).items():
+        assert_trained(run, 10)
+        assert run.state.latest.step == 10, f"run {label}: no snapshot of the last step"
+    assert progress_step(at) == 10
+
+
+def test_the_page_traces_the_train_steps_before_train_is_pressed(monkeypatch):
+    monkeypatch.setenv("EXPLORER_TRACE_AHEAD", "1")
+    at = fresh_app()
+    worker = at.session_state["live_worker"]
+    assert worker.wait_idle(600)
+    for label, run in runs(at).items():
+        assert run._train_step.experimental_get_tracing_count() == 1, f"run {label}'s step was not traced ahead"
+        assert run.state.step == 0 and run.state.loss_values == ()
+    click_step(at)
+    for label, run in runs(at).items():
+        assert_trained(run, steps_per_tick(at))
+        assert run._train_step.experimental_get_tracing_count() == 1, f"run {label}: Step traced its step again"

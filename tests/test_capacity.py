@@ -99,6 +99,7 @@ def test_step_waits_for_a_training_slot_like_train():
         assert any("The server is busy" in i.value and "place 1" in i.value for i in at.info), [i.value for i in at.info]
 
         slots.release(others[0])
+        assert at.session_state["live_worker"].wait_idle(TIMEOUT), "the waiting Step never trained"
         at.run()
         assert_no_exception(at)
         assert all(run.state.step == steps for run in runs.values())

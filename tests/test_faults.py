@@ -1,22 +1,23 @@
-"""Faults at the unit level: a training tick cut short, and a slow tick under the session cap.
+"""Faults at the unit level: a training round cut short, and a slow round under the session cap.
 
-Streamlit stops a script (RerunException when a widget changes, StopException when the session
-ends) only where the script calls Streamlit (an element, st.session_state). The part of a tick
-that changes the runs makes no such call, so a rerun lands before or after it; if it were cut
-between two runs anyway, the next tick brings every run back to one step."""
+The session's worker (explorer/live.py) trains in its own thread and calls no Streamlit, so
+Streamlit's RerunException and StopException cannot land inside a round; if a round were cut
+between two runs anyway (any exception), the next round brings every run back to one step."""
 
 from __future__ import annotations
 
+import ast
 import dataclasses
+from pathlib import Path
 from unittest import mock
 
 import numpy as np
 import pytest
 from streamlit.runtime.scriptrunner_utils.exceptions import RerunException, StopException
 
+from explorer import live
 from explorer.data import load_toy
 from explorer.training import Run, RunConfig
-from explorer.ui import training_view
 from explorer.ui.capacity import TrainingSlots
 
 SMALL = RunConfig(batch_size=8, depth=2, width=4, seed=5)
@@ -46,37 +47,36 @@ def _whole(run: Run) -> None:
     assert len(state.loss_values) == state.step
 
 
-class _NoStreamlit:
-    """Stands in for the streamlit module: any use of it fails the test."""
-
-    def __getattr__(self, name):
-        raise AssertionError(f"st.{name} used while the runs train: a rerun could stop the script there")
-
-
-def test_training_a_tick_makes_no_streamlit_call_where_a_rerun_could_stop_it(toy):
+def test_the_training_worker_never_calls_streamlit(toy):
+    """The worker trains in its own thread: a Streamlit call there would act on no page, or on
+    whichever page ran last. explorer/live.py imports nothing of Streamlit, directly or through
+    the page's modules."""
+    tree = ast.parse(Path(live.__file__).read_text())
+    imported = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+    imported |= {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module}
+    assert not [name for name in imported if name.startswith(("streamlit", "explorer.ui"))], imported
     runs = _runs(toy)
-    with mock.patch.object(training_view, "st", _NoStreamlit()):
-        training_view._advance_all(runs, 3, max_steps=100, evaluate_every=2)
+    live.advance_in_lockstep(runs, 3, max_steps=100, evaluate_every=2)
     assert {r.state.step for r in runs.values()} == {3}
 
 
 @pytest.mark.parametrize("exception", [RerunException(None), StopException()], ids=["rerun", "stop"])
-def test_a_tick_cut_between_two_runs_leaves_them_whole_and_the_next_tick_brings_them_to_one_step(toy, exception):
+def test_a_round_cut_between_two_runs_leaves_them_whole_and_the_next_round_brings_them_to_one_step(toy, exception):
     runs = _runs(toy)
-    training_view._advance_all(runs, 2, max_steps=100, evaluate_every=None)
+    live.advance_in_lockstep(runs, 2, max_steps=100, evaluate_every=None)
 
-    # The tick is cut after run A trained and before run B did.
+    # The round is cut after run A trained and before run B did.
     with mock.patch.object(runs["B"], "advance", side_effect=exception), pytest.raises(type(exception)):
-        training_view._advance_all(runs, 3, max_steps=100, evaluate_every=None)
+        live.advance_in_lockstep(runs, 3, max_steps=100, evaluate_every=None)
     assert runs["A"].state.step == 5 and runs["B"].state.step == 2
     for run in runs.values():
         _whole(run)
 
-    # The next tick brings every run to one target step, the slowest run's step plus the tick's
+    # The next round brings every run to one target step, the slowest run's step plus the round's
     # steps (B trains 4 steps, A only 1), then both go on together.
-    training_view._advance_all(runs, 4, max_steps=100, evaluate_every=None)
+    live.advance_in_lockstep(runs, 4, max_steps=100, evaluate_every=None)
     assert {r.state.step for r in runs.values()} == {6}
-    training_view._advance_all(runs, 2, max_steps=100, evaluate_every=None)
+    live.advance_in_lockstep(runs, 2, max_steps=100, evaluate_every=None)
     assert {r.state.step for r in runs.values()} == {8}
     for run in runs.values():
         _whole(run)
@@ -96,7 +96,7 @@ def test_a_slot_is_not_taken_back_while_its_tick_trains():
     clock.now = 46  # "slow" stopped ticking (tab closed) 11 s ago
     assert slots.acquire("other") == 0
 
-    # A tick that raised (a rerun, the session closing) leaves no mark behind.
+    # A round that raised (a rerun, the session closing) leaves no mark behind.
     clock.now = 50
     with pytest.raises(StopException), slots.training("other"):
         raise StopException()

@@ -1,5 +1,5 @@
 """Every benchmark, one after the other, then a summary of their headline figures:
-python -m explorer.bench [training|flops|losses|surfaces|page ...]
+python -m explorer.bench [training|flops|losses|surfaces|live ...]
 
 Each part measures its contenders side by side in one process and prints ratios; run one part
 alone with `python -m explorer.bench.<part> --help` for its options."""
@@ -7,7 +7,7 @@ alone with `python -m explorer.bench.<part> --help` for its options."""
 import importlib
 import sys
 
-PARTS = ("training", "flops", "losses", "surfaces", "page")
+PARTS = ("training", "flops", "losses", "surfaces", "live")
 
 
 def main(argv=None) -> None:

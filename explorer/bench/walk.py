@@ -10,9 +10,10 @@ element, and every section of the page still there.
 tests/test_walk.py runs short walks of several seeds; this command runs long ones. A failure
 prints the seed and the actions that lead to it, as JSON that ``--replay`` takes.
 
-Training in AppTest: the page trains in a fragment that reruns on a timer (run_every), and AppTest
-runs no timers, so Train only switches the page to training (Pause appears, Step is disabled) and
-trains nothing. The Step button trains: its steps are taken by the next script run. Download
+Training in AppTest: the session's worker thread (explorer/live.py) trains beside the page, as in a
+browser, so after Train the walk's next actions rerun the page while the runs train (the fragment
+that redraws them runs on a timer, which AppTest does not run). The Step button's steps are done
+by the end of the script run it causes. Download
 buttons are not pressed: they change nothing on the server (on_click="ignore"). The landscape's
 Compute button reruns the page until every run's grid is done (a browser shows the rows as they
 come; AppTest waits for the last rerun): minutes on a loaded machine, so the short walks of the

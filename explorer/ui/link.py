@@ -85,7 +85,7 @@ def widget_values(configs: dict, settings: export.Settings, counts: weights.Clas
         keys["seed"]: int(_in_range(first.seed, sidebar.SEED_RANGE, "the seed")),
         keys["normalization"]: first.normalization,
         keys["max_steps"]: int(_in_range(settings.max_steps, sidebar.MAX_STEPS_RANGE, "train until step")),
-        keys["steps_per_tick"]: int(_in_range(settings.steps_per_tick, sidebar.STEPS_PER_TICK_RANGE, "steps between page updates")),
+        keys["steps_per_tick"]: int(_in_range(settings.steps_per_tick, sidebar.STEPS_PER_TICK_RANGE, "steps per round")),
         keys["evaluate_every"]: int(_in_range(settings.evaluate_every, sidebar.EVALUATE_EVERY_RANGE, "validate every")),
     }
     for label, config in configs.items():

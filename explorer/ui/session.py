@@ -8,8 +8,9 @@ import threading
 import streamlit as st
 
 from explorer import data as data_module
-from explorer import weights
+from explorer import live, weights
 from explorer.training import Run, RunConfig
+from explorer.ui import capacity
 
 @st.cache_resource(show_spinner="Loading the toy dataset…")
 def toy_dataset() -> data_module.Dataset:
@@ -45,6 +46,13 @@ def runs_lock() -> threading.RLock:
     runs at once (a slider moved twice quickly left the loss on one value and the sidebar on
     another). Created by the session's first run, before any rerun can overlap it."""
     return st.session_state.setdefault("_runs_lock", threading.RLock())
+
+
+def worker() -> live.LiveTrainer:
+    """The session's training worker (its thread runs only while it has work)."""
+    if "live_worker" not in st.session_state:
+        st.session_state.live_worker = live.LiveTrainer(runs(), runs_lock(), capacity.slots(), capacity.session_id())
+    return st.session_state.live_worker
 
 
 def sync_runs(configs: dict[str, RunConfig], dataset: data_module.Dataset) -> dict[str, Run]:

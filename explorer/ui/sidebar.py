@@ -101,7 +101,10 @@ def settings(dataset: Dataset, counts: weights.ClassCounts) -> tuple[dict[str, R
             help="Changing it restarts the runs. Without normalization, Dice and focal Tversky drive the logits up until the run ends in NaN: watch the largest |logit| curve.",
         )
         max_steps = st.number_input("Train until step", *MAX_STEPS_RANGE, DEFAULT_MAX_STEPS, step=50, key=keys["max_steps"])
-        steps_per_tick = st.slider("Steps between page updates", *STEPS_PER_TICK_RANGE, DEFAULT_STEPS_PER_TICK, key=keys["steps_per_tick"])
+        steps_per_tick = st.slider(
+            "Steps per round", *STEPS_PER_TICK_RANGE, DEFAULT_STEPS_PER_TICK, key=keys["steps_per_tick"],
+            help="Training goes in rounds of this many steps; Pause and the sidebar's changes take effect between two rounds. Step trains one round.",
+        )
         evaluate_every = st.slider("Validate (metrics and maps) every", *EVALUATE_EVERY_RANGE, DEFAULT_EVALUATE_EVERY, 5, key=keys["evaluate_every"], help="steps; the validation pass over 100 images costs about as much as 5 training steps")
         shared = dict(learning_rate=float(learning_rate), batch_size=int(batch_size), seed=int(seed), normalization=normalization)
         configs = {}

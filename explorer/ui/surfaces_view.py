@@ -34,8 +34,7 @@ def show(dataset: Dataset, counts: weights.ClassCounts) -> None:
     """The whole section (call it after the training section): three tabs, each its own fragment,
     so a widget in one reruns only that tab."""
     st.header("Surfaces")
-    training = st.session_state.get("training", False)
-    refresh = REFRESH_SECONDS if training else None
+    refresh = REFRESH_SECONDS if session.worker().busy else None
     views, pixel_maps, landscape = st.tabs(["Pixel and plane views", "Per-pixel maps", "Loss landscape"])
     # Keyed, so a widget elsewhere can rerun one of them from its callback (st.rerun(key)).
     with views:
@@ -224,7 +223,8 @@ def _maps_of(label: str, run: Run, image, mask, image_index: int) -> maps.PixelM
     cached = store.get(label)
     if cached is not None and cached[0] == key:
         return cached[1]
-    result = maps.pixel_maps(run.model, run.loss, image, mask)
+    with session.runs_lock():  # between two rounds of the worker: the weights of one step
+        result = maps.pixel_maps(run.model, run.loss, image, mask)
     store[label] = (key, result)
     return result
 
@@ -329,10 +329,11 @@ def _advance_landscape(job: dict, runs: dict[str, Run], dataset: Dataset, result
             job["pending"] = pending[1:]
             run = runs[label]
             started = time.perf_counter()
-            scape = landscape_module.landscape(
-                run.model, run.loss, dataset.val_images[:LANDSCAPE_IMAGES], dataset.val_masks[:LANDSCAPE_IMAGES],
-                seed=LANDSCAPE_SEED, span=job["span"], steps=job["steps"],
-            )
+            with session.runs_lock():  # the weights of one step, taken between two rounds of the worker
+                scape = landscape_module.landscape(
+                    run.model, run.loss, dataset.val_images[:LANDSCAPE_IMAGES], dataset.val_masks[:LANDSCAPE_IMAGES],
+                    seed=LANDSCAPE_SEED, span=job["span"], steps=job["steps"],
+                )
             center = scape.center()  # traces the evaluation (the first point costs the most)
             results[label] = {
                 "x": scape.x, "y": scape.y, "values": np.full((len(scape.y), len(scape.x)), np.nan),

@@ -1,0 +1,215 @@
+"""The live page, measured side by side in one run: `streamlit run app.py` in Debian's Chromium
+(Playwright) against the same runs trained in this process.
+
+    python -m explorer.bench.live [--window 30] [--settle 30] [--timeout 180]
+
+Prints:
+- page opened → title, → sidebar, → dataset preview, → Train button usable, for a fresh server's
+  first visit (it imports TensorFlow) and a second visit on the warm server;
+- Train pressed → the step counter moving, on the second visit after it stood `--settle` seconds
+  (what a user does: read the page, then press Train; the page traces the steps meanwhile);
+- the page's training rate (steps per second summed over the default runs, over `--window`
+  seconds once 20 steps are done) divided by the rate of the same runs trained in this process
+  in the same rounds with the same validation snapshots; the plain rate is measured before and
+  after the page's, and their mean is the reference, so a change of load during the run shows;
+- a loss parameter's slider moved while paused → the page settled (no script run under way: the
+  curves, the maps and the surfaces redrawn), median of 5 moves.
+
+With a GPU visible to TensorFlow the plain rate is printed for each device (the server uses the
+GPU). Without /usr/bin/chromium or Playwright the page part is skipped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+from streamlit.testing.v1 import AppTest
+
+from explorer.bench.appserver import APP, CHROMIUM, CHROMIUM_ARGS, STEP_OF_JS, TITLE, ServerError, start_server
+from explorer.bench.devices import device_kinds
+from explorer.training import Run
+
+VIEWPORT = {"width": 1440, "height": 900}
+RUNNING = '[data-testid="stStatusWidgetRunningIcon"], [data-testid="stStatusWidgetRunningManIcon"]'
+WARM_STEPS = 20  # steps done before a rate window opens: tracing and the first snapshot are behind
+
+
+def default_page_runs(timeout: float) -> tuple[dict, dict]:
+    """The runs a new session of the page trains, with its Train settings: read from the page itself."""
+    at = AppTest.from_file(str(APP), default_timeout=timeout).run()
+    if at.exception:
+        raise RuntimeError(at.exception[0].message)
+    settings = {key: int(at.session_state[key]) for key in ("max_steps", "steps_per_tick", "evaluate_every")}
+    return {label: run.config for label, run in at.session_state["runs"].items()}, settings
+
+
+def plain_rate(configs: dict, data, settings: dict, window: float) -> float:
+    """Steps per second summed over the runs, trained in rounds of `steps_per_tick` steps, every
+    run to the same step, with a validation snapshot every `evaluate_every` steps, as the page does."""
+    first = None
+    runs = {}
+    for label, config in configs.items():
+        runs[label] = Run(config, data, initial_weights=first)
+        first = first or runs[label].initial_weights
+    step, round_steps, every = 0, settings["steps_per_tick"], settings["evaluate_every"]
+
+    def one_round():
+        nonlocal step
+        step += round_steps
+        for run in runs.values():
+            run.advance(step - run.state.step, every)
+
+    while step < WARM_STEPS:
+        one_round()
+    start, first_step = time.perf_counter(), step
+    while time.perf_counter() - start < window:
+        one_round()
+    return len(runs) * (step - first_step) / (time.perf_counter() - start)
+
+
+def _step(page) -> int | None:
+    return page.evaluate(STEP_OF_JS)
+
+
+def _wait_settled(page, timeout_ms: float) -> None:
+    """A script run started by the last action has ended (it shows the running icon meanwhile)."""
+    try:
+        page.locator(RUNNING).first.wait_for(state="attached", timeout=2_000)
+    except Exception:  # over before the first poll: settled already
+        pass
+    page.wait_for_function(f"() => !document.querySelector('{RUNNING}')", timeout=timeout_ms, polling=50)
+
+
+def _open(browser, url: str, timeout_ms: float):
+    """A new session: seconds from opening the page to its title, sidebar, dataset preview and Train button."""
+    context = browser.new_context(viewport=VIEWPORT)
+    page = context.new_page()
+    opened = time.perf_counter()
+    page.goto(url, wait_until="domcontentloaded")
+    marks = {}
+    for name, locator in (
+        ("title", page.locator("h1", has_text=TITLE)),
+        ("sidebar", page.locator('[data-testid="stSidebar"] [data-testid="stRadio"]')),
+        ("dataset preview", page.locator('[data-testid="stDataFrame"]')),
+        ("Train usable", page.locator(".st-key-train button:enabled")),
+    ):
+        locator.first.wait_for(state="visible", timeout=timeout_ms)
+        marks[name] = time.perf_counter() - opened
+    return context, page, marks
+
+
+def _train_rate(page, runs: int, window: float, timeout_ms: float) -> tuple[float, float]:
+    """Train pressed → counter moving (s), then the steady rate over `window` seconds."""
+    pressed = time.perf_counter()
+    page.locator(".st-key-train button").click()
+    page.wait_for_function(f"() => ({STEP_OF_JS})() > 0", timeout=timeout_ms, polling=50)
+    to_first = time.perf_counter() - pressed
+    page.wait_for_function(f"() => ({STEP_OF_JS})() >= {WARM_STEPS}", timeout=timeout_ms, polling=100)
+    start, first = time.perf_counter(), _step(page)
+    page.wait_for_timeout(1000 * window)
+    last = _step(page)
+    return to_first, runs * (last - first) / (time.perf_counter() - start)
+
+
+def _slider_settle(page, key: str, moves: int, timeout_ms: float) -> float:
+    """Median seconds from a keyboard move of the slider `key` to the page settled."""
+    thumb = page.locator(f".st-key-{key} input").first  # Streamlit 1.67's slider is a range input
+    times = []
+    for move in range(moves):
+        thumb.focus()
+        start = time.perf_counter()
+        thumb.press("ArrowRight" if move % 2 == 0 else "ArrowLeft")
+        _wait_settled(page, timeout_ms)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def page_figures(args, configs: dict) -> dict | None:
+    if not CHROMIUM.exists():
+        print(f"page part skipped: {CHROMIUM} not found (install Debian's chromium package)")
+        return None
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError as error:
+        print(f"page part skipped: the playwright package is not installed ({error})")
+        return None
+    timeout_ms = 1000 * args.timeout
+    label, config = list(configs.items())[-1]
+    from explorer import losses  # the slider of the last run's first float parameter
+
+    params = [p.name for p in losses.REGISTRY[config.loss_id].params]
+    slider_key = f"{label}_{config.loss_id}_{params[0]}" if params else None
+    with tempfile.TemporaryDirectory() as folder:
+        server = start_server(Path(folder) / "streamlit.log", timeout=args.timeout)
+        try:
+            with sync_playwright() as playwright:
+                browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+                try:
+                    context, _, first = _open(browser, server.url, timeout_ms)
+                    context.close()
+                    context, page, second = _open(browser, server.url, timeout_ms)
+                    page.wait_for_timeout(1000 * args.settle)
+                    to_first, rate = _train_rate(page, len(configs), args.window, timeout_ms)
+                    page.locator(".st-key-pause button").click()
+                    page.locator(".st-key-train button").wait_for(state="visible", timeout=timeout_ms)
+                    _wait_settled(page, timeout_ms)
+                    settle = _slider_settle(page, slider_key, 5, timeout_ms) if slider_key else float("nan")
+                    context.close()
+                finally:
+                    browser.close()
+        finally:
+            server.stop()
+    return {"first": first, "second": second, "train": to_first, "rate": rate, "slider": settle, "slider key": slider_key}
+
+
+def main(argv=None) -> list[tuple[str, str]]:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--window", type=float, default=30.0, help="seconds of steady training measured, page and plain")
+    parser.add_argument("--settle", type=float, default=30.0, help="seconds the second visit's page stands before Train")
+    parser.add_argument("--timeout", type=float, default=180.0, help="seconds each wait may take")
+    args = parser.parse_args(argv)
+
+    configs, settings = default_page_runs(args.timeout)
+    from explorer.data import load_toy
+
+    data = load_toy()
+    print(f"runs: {', '.join(f'{label} {c.loss_id}' for label, c in configs.items())}; settings {settings}")
+    plain_before = plain_rate(configs, data, settings, args.window)
+    print(f"plain process, before the page: {plain_before:.2f} steps/s over all runs", flush=True)
+    try:
+        page = page_figures(args, configs)
+    except ServerError as error:
+        print(f"page part failed: {error}")
+        page = None
+    plain_after = plain_rate(configs, data, settings, args.window)
+    plain = (plain_before + plain_after) / 2
+    print(f"plain process, after the page: {plain_after:.2f} steps/s over all runs")
+    headlines = [("plain process rate, over all runs", f"{plain:.2f} steps/s (before {plain_before:.2f}, after {plain_after:.2f})")]
+    for name, description in list(device_kinds().items())[1:]:  # a GPU: the plain rate on it too
+        import tensorflow as tf
+
+        with tf.device(name):
+            rate = plain_rate(configs, data, settings, args.window)
+        headlines.append((f"plain process rate on the {description}", f"{rate:.2f} steps/s"))
+    if page:
+        for visit in ("first", "second"):
+            marks = page[visit]
+            headlines.append((f"{visit} visit: open → " + ", ".join(marks), ", ".join(f"{v:.1f}" for v in marks.values()) + " s"))
+        headlines += [
+            ("Train pressed → step counter moving (second visit)", f"{page['train']:.2f} s"),
+            ("page training rate / plain process rate", f"{page['rate'] / plain:.2f} ({page['rate']:.2f} steps/s on the page)"),
+            (f"slider {page['slider key']} moved, paused → page settled (median of 5)", f"{page['slider']:.2f} s"),
+        ]
+    print()
+    width = max(len(what) for what, _ in headlines)
+    for what, value in headlines:
+        print(f"{what:{width}s}  {value}")
+    return headlines
+
+
+if __name__ == "__main__":
+    main()
