@@ -21,7 +21,8 @@ def test_streamlit_still_cleans_up_after_a_script_run_through_clean_problem_modu
 
 
 def test_after_keep_keras_state_a_script_run_no_longer_clears_the_keras_session(monkeypatch):
-    monkeypatch.setattr(script_runner, "_clean_problem_modules", script_runner._clean_problem_modules)
+    # Streamlit's own clean-up (a page opened earlier in this process has replaced it already).
+    monkeypatch.setattr(script_runner, "_clean_problem_modules", streamlit_internals.STREAMLIT_CLEAN_UP)
     with mock.patch.object(keras.backend, "clear_session") as clear_session:
         script_runner._clean_problem_modules()
         assert clear_session.called, "Streamlit no longer clears Keras's session: the patch may be dead code"

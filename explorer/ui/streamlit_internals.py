@@ -19,6 +19,9 @@ import sys
 from streamlit.runtime.scriptrunner import script_runner
 
 
+STREAMLIT_CLEAN_UP = script_runner._clean_problem_modules  # Streamlit's own, as imported
+
+
 def _clean_problem_modules_but_keras() -> None:
     """Streamlit's own clean-up of matplotlib's figures, without its clearing of Keras."""
     pyplot = sys.modules.get("matplotlib.pyplot")
