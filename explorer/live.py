@@ -91,13 +91,20 @@ class LiveTrainer:
     def train(self, plan: Plan) -> None:
         with self._changed:
             self._plan, self._training, self.error = plan, True, None
+            self._ask_for_slot()
             self._wake()
 
     def step(self, steps: int, plan: Plan) -> None:
         """Train exactly `steps` more steps (in one round, with a snapshot at its end), then stop."""
         with self._changed:
             self._pending_steps, self._pending_plan, self.error = steps, plan, None
+            self._ask_for_slot()
             self._wake()
+
+    def _ask_for_slot(self) -> None:
+        """Under `_changed`, at the click: sessions are served in the order their users pressed,
+        and a queued page says so at once, even while its worker finishes tracing a step."""
+        self.place = self._slots.acquire(self._session_id)
 
     def pause(self) -> None:
         """Stop after the round in progress; hold the runs lock after this to act on still runs."""
@@ -210,7 +217,10 @@ class LiveTrainer:
                     self._changed.wait(ASK_SECONDS)
                     return True
         if warm:
-            self._trace_steps(until_busy=True)
+            # Marked as training: a slot or a place taken by a click meanwhile is not lost while
+            # a trace in progress finishes (tens of seconds on a loaded 2-core machine).
+            with self._slots.training(self._session_id):
+                self._trace_steps(until_busy=True)
             return True
         with self._slots.training(self._session_id):
             # Outside the runs lock: a round that traced would hold it for seconds, and the page's
