@@ -13,8 +13,8 @@ import streamlit as st
 from PIL import Image
 
 from explorer import metrics, plots
-from explorer.live import Plan
 from explorer.data import Dataset
+from explorer.live import Plan
 from explorer.training import Run
 from explorer.ui import capacity, session
 from explorer.ui.dataset_view import enlarge
