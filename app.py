@@ -6,6 +6,8 @@ import streamlit as st
 st.set_page_config(page_title="Segmentation Loss Explorer", page_icon="🧩", layout="wide")
 st.title("Segmentation Loss Explorer")
 st.caption("Train a small U-Net on deliberately imbalanced data and watch what each loss does to the rare classes.")
+# Less empty space above the title than Streamlit's default, so the live view fits a 1440×900 screen.
+st.html("<style>[data-testid='stMainBlockContainer'] { padding-top: 2.5rem; }</style>")
 
 with st.spinner("Loading TensorFlow (a few seconds, once per server)…"):
     from explorer.training import describe_device
@@ -16,6 +18,7 @@ with st.spinner("Loading TensorFlow (a few seconds, once per server)…"):
         export_view,
         link,
         loss_view,
+        sections,
         session,
         sidebar,
         surfaces_view,
@@ -40,19 +43,46 @@ counts = upload_view.active_counts() or session.toy_counts()
 upload_view.drop_runs_on_other_data(dataset)
 link.apply(counts)  # a shared link fills the sidebar's widgets before they exist
 configs, settings = sidebar.settings(dataset, counts)
+
+# Train, Step, Reset and the progress stay above the sections, so training goes on (and shows)
+# whichever section is open. The runs are built after the buttons (they act on the runs at the
+# click), so a new session sees the page before its models exist; the progress after the runs.
+progress = training_view.controls(settings)
+
+# Only the open section runs (on_change="rerun"), so a slider moved in the sidebar reruns the
+# live view and nothing else. "Your data" always runs: its file uploaders keep the files only
+# while they are drawn.
+live, about_losses, surfaces, data, yours, which, traps, export = st.tabs(
+    list(sections.NAMES), key=sections.KEY, on_change="rerun"
+)
+with live:
+    if live.open:
+        strip, slider = st.columns([4, 1])
+        with strip:
+            dataset_view.class_strip(dataset, counts)
 runs = session.sync_runs(configs, dataset)
-
-dataset_view.show(dataset, counts)
-upload_view.show(runs)
-
-st.header("Training")
-loss_view.show(runs)
-st.caption(f"Training on {describe_device()}. All runs start from the same weights and see the same batches.")
-training_view.controls(settings)
-training_view.live(dataset, settings)
-
-surfaces_view.show(dataset, counts)
-compare_view.show(dataset, counts)
-traps_view.show(session.toy_dataset())
-export_view.show(runs, configs, settings, counts)
+training_view.status(progress, settings)
+with live:
+    if live.open:
+        training_view.live(dataset, counts, slider)
+        st.caption(f"Training on {describe_device()}. All runs start from the same weights and see the same batches.")
+with about_losses:
+    if about_losses.open:
+        loss_view.show(runs)
+with surfaces:
+    if surfaces.open:
+        surfaces_view.show(dataset, counts)
+with data:
+    if data.open:
+        dataset_view.show(dataset, counts)
+with yours:
+    upload_view.show(runs)
+with which:
+    compare_view.show(dataset, counts, visible=which.open)
+with traps:
+    if traps.open:
+        traps_view.show(session.toy_dataset())
+with export:
+    if export.open:
+        export_view.show(runs, configs, settings, counts)
 training_view.warm_up()

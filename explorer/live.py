@@ -61,6 +61,13 @@ def advance_in_lockstep(runs: dict[str, Run], steps: int, max_steps: int, evalua
             run.advance(target - run.state.step, evaluate_every)
 
 
+def _to_next_multiple(runs: dict[str, Run], steps_per_round: int) -> int:
+    """A round's steps: up to the next multiple of `steps_per_round`, so rounds (and the validations
+    at their ends) fall on the same steps after a short first round or a Step of another size."""
+    step = min((r.state.step for r in runs.values() if not r.state.halted), default=0)
+    return steps_per_round - step % steps_per_round
+
+
 def finished(runs: dict[str, Run], max_steps: int) -> bool:
     return all(r.state.halted or r.state.step >= max_steps for r in runs.values())
 
@@ -84,13 +91,18 @@ class LiveTrainer:
         self._read_at = clock()
         self.place: int | None = None  # its place in the queue for a slot; 0 while it holds one
         self.error: str | None = None
+        self._first_round = False
         _workers.add(self)
 
     # -- commands (from the page's callbacks) -----------------------------------------------------
 
     def train(self, plan: Plan) -> None:
+        """Train in rounds until the plan's last step. The first round is a single step, so the
+        page shows that training started within a step's time of the click; the next ends at a
+        multiple of the steps per round."""
         with self._changed:
             self._plan, self._training, self.error = plan, True, None
+            self._first_round = True
             self._ask_for_slot()
             self._wake()
 
@@ -232,7 +244,8 @@ class LiveTrainer:
                     steps, plan, evaluate_every = self._pending_steps, self._pending_plan, 1
                 elif self._training:
                     plan = self._plan
-                    steps, evaluate_every = plan.steps_per_round, plan.evaluate_every
+                    steps = 1 if self._first_round else _to_next_multiple(self._runs, plan.steps_per_round)
+                    evaluate_every, self._first_round = plan.evaluate_every, False
                 else:
                     return True
             advance_in_lockstep(self._runs, steps, plan.max_steps, evaluate_every)

@@ -100,6 +100,7 @@ def training_curves(
     runs: Mapping[str, object],
     class_names: Sequence[str],
     class_colors: Sequence[str],
+    height: int = 320,
 ) -> go.Figure:
     """Loss, per-class validation IoU and the logits' scale against the step.
 
@@ -156,7 +157,7 @@ def training_curves(
     layout["yaxis3"]["type"] = "log"
     return go.Figure(
         traces,
-        dict(layout, shapes=markers, annotations=annotations, height=320, margin=dict(l=10, r=10, t=40, b=10), legend=dict(font=dict(size=10))),
+        dict(layout, shapes=markers, annotations=annotations, height=height, margin=dict(l=10, r=10, t=40, b=10), legend=dict(font=dict(size=10))),
     )
 
 

@@ -21,6 +21,7 @@ BLACK = [[0, "black"], [1, "black"]]  # contour lines drawn with coloring="lines
 LOG_FLOOR = 1e-8  # gradients below this are drawn at this value on log scales
 TITLE_FONT = dict(size=13)
 AXIS_FONT = dict(size=11)
+COMPACT_HEIGHT = 220  # the live view's plane
 
 
 def _log10(x: np.ndarray) -> np.ndarray:
@@ -174,9 +175,9 @@ def _reference_line(layout: dict, b_equal: float | None, count: int) -> None:
         shapes.append(dict(type="line", xref=f"x{suffix} domain", yref=f"y{suffix}", x0=0, x1=1, y0=b_equal, y1=b_equal, line=dict(color="#bbbbbb", width=1.5, dash="dot")))
 
 
-def loss_plane(a: np.ndarray, b: np.ndarray, values: np.ndarray, title: str, path: np.ndarray | None = None, steps: Sequence[int] | None = None, log: bool = True, b_equal: float | None = None) -> go.Figure:
+def loss_plane(a: np.ndarray, b: np.ndarray, values: np.ndarray, title: str, path: np.ndarray | None = None, steps: Sequence[int] | None = None, log: bool = True, b_equal: float | None = None, compact: bool = False) -> go.Figure:
     """The loss over the (a, b) square: a heatmap with contour lines (log-spaced when ``log``),
-    and the run's path."""
+    and the run's path. ``compact``: small, with short axis titles and no colour bar (the live view)."""
     z, ticks = _colour_values(values, log)
     data = [
         dict(
@@ -184,12 +185,17 @@ def loss_plane(a: np.ndarray, b: np.ndarray, values: np.ndarray, title: str, pat
             contours=dict(coloring="heatmap", showlabels=not log, labelfont=dict(size=9, color="white")),
             line=dict(width=0.7, color="rgba(255,255,255,0.6)"),
             colorbar=dict(title=dict(text="loss" + (" (log)" if log else ""), side="right"), thickness=12, **ticks),
+            showscale=not compact,
             hovertemplate="a=%{x:.2f}, b=%{y:.2f}<br>loss=%{customdata:.4g}<extra></extra>",
         )
     ]
     data += _path_traces(path, steps, "#ffffff")
-    layout = _plane_axes(1, 0.0, A_TITLE, B_TITLE, b)
-    layout.update(height=430, margin=dict(l=10, r=10, t=40, b=10), title=_title(title))
+    if compact:
+        layout = _plane_axes(1, 0.0, "a (found)", "b (falsely claimed)", b)
+        layout.update(height=COMPACT_HEIGHT, margin=dict(l=0, r=10, t=24, b=0), title=_title(title))
+    else:
+        layout = _plane_axes(1, 0.0, A_TITLE, B_TITLE, b)
+        layout.update(height=430, margin=dict(l=10, r=10, t=40, b=10), title=_title(title))
     _reference_line(layout, b_equal, 1)
     return go.Figure(data=data, layout=layout)
 

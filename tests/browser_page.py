@@ -1,6 +1,7 @@
-"""Reading the real page in the browser, shared by the browser tests of sessions and faults: open
-the page with a link (explorer.export.to_query_params), wait for it, read the step count and the
-loss curves that plotly drew, and train the same configuration alone in the test process."""
+"""Reading the real page in the browser, shared by the browser tests: open the page with a link
+(explorer.export.to_query_params), wait for it, open one of its sections (the top-level tabs of
+explorer/ui/sections.py), read the step count and the loss curves that plotly drew, and train the
+same configuration alone in the test process."""
 
 from __future__ import annotations
 
@@ -13,12 +14,22 @@ from urllib.parse import urlencode
 import numpy as np
 
 from explorer.bench.appserver import STEP_OF_JS, TITLE
+from explorer.ui import sections
 
 LOAD_TIMEOUT_MS = 180_000  # first page load: TensorFlow import, dataset, building the runs (3 sessions at once)
 TRAIN_TIMEOUT_MS = 300_000  # tracing and training on a shared 2-core CPU, several sessions at once
 EXCEPTION = '[data-testid="stException"]'
-# Streamlit's status widget shows one of these while a script or fragment run is under way.
+# Streamlit's status widget shows one of these while a script or fragment run is under way. With
+# toolbarMode = "minimal" (.streamlit/config.toml) Streamlit 1.67 draws no top bar and so never shows
+# it: the app's root element's data-test-script-state (Streamlit's own end-to-end tests read it)
+# says whether a run is under way ("running", "rerunRequested", ...) or not ("notRunning").
 RUNNING = '[data-testid="stStatusWidgetRunningIcon"], [data-testid="stStatusWidgetRunningManIcon"]'
+SCRIPT_STATE_JS = "() => { const app = document.querySelector('[data-testid=\"stApp\"]'); return app ? app.getAttribute('data-test-script-state') : null; }"
+BUSY_STATES = ("initial", "running", "rerunRequested", "stopRequested")
+# The page's sections: the top-level st.tabs (key sections.KEY); sections have tabs of their own,
+# so the section tabs are those of the first tab list in it, and the open section is its panel.
+SECTIONS = f".st-key-{sections.KEY}"
+SECTION_PANEL = f"{SECTIONS} > div > [role=tabpanel]"
 # Console errors that say nothing about the page, by exact text. Anything else fails the test.
 HARMLESS_CONSOLE_ERRORS: frozenset[str] = frozenset()
 BUSY_TEXT = "The server is busy"
@@ -92,7 +103,66 @@ def assert_no_console_errors(errors: list[str]) -> None:
 
 def wait_idle(page, timeout_ms: int = TRAIN_TIMEOUT_MS) -> None:
     """No script or fragment run under way (a tick in flight has finished and been drawn)."""
-    page.wait_for_function(f"() => !document.querySelector('{RUNNING}')", timeout=timeout_ms, polling=100)
+    page.wait_for_function(
+        f"() => !document.querySelector('{RUNNING}') && !{list(BUSY_STATES)}.includes(({SCRIPT_STATE_JS})())",
+        timeout=timeout_ms,
+        polling=100,
+    )
+
+
+# Records the app's script states from now on (window.__scriptStates): whether a run took place
+# after an action, even one over between two polls.
+_WATCH_RUNS_JS = """() => {
+  const app = document.querySelector('[data-testid="stApp"]');
+  if (window.__scriptStateObserver) window.__scriptStateObserver.disconnect();
+  const states = window.__scriptStates = [app.getAttribute('data-test-script-state')];
+  window.__scriptStateObserver = new MutationObserver(() => states.push(app.getAttribute('data-test-script-state')));
+  window.__scriptStateObserver.observe(app, {attributes: true, attributeFilter: ['data-test-script-state']});
+}"""
+# A run was under way when the watch began or started since (an action during a run goes on in
+# the same "running" state), and the app is not running now.
+_RUN_DONE_JS = f"""() => {{
+  const states = window.__scriptStates || [];
+  return states.some(s => {list(BUSY_STATES)}.includes(s)) && states[states.length - 1] === 'notRunning';
+}}"""
+
+
+def run_and_wait(page, action, timeout_ms: int = LOAD_TIMEOUT_MS) -> None:
+    """`action()` (a click that reruns the page), then wait until a script run it started has ended.
+    While training, a fragment's tick in flight at the action may pass for it: wait for what the
+    rerun draws as well."""
+    page.evaluate(_WATCH_RUNS_JS)
+    action()
+    page.wait_for_function(_RUN_DONE_JS, timeout=timeout_ms, polling=100)
+
+
+def section_tab(page, name: str):
+    """The top-level tab of the section `name` (one of explorer/ui/sections.py's NAMES)."""
+    assert name in sections.NAMES, f"{name!r} is not one of the page's sections {sections.NAMES}"
+    return page.locator(f"{SECTIONS} [role=tablist]").first.get_by_role("tab", name=name, exact=True)
+
+
+def section_panel(page):
+    """The open section's content (only the open section's panel is in the page)."""
+    return page.locator(SECTION_PANEL).first
+
+
+def open_section(page, name: str, timeout_ms: int = LOAD_TIMEOUT_MS) -> None:
+    """Open the section `name` (a top-level tab) and wait for the script run the click starts to
+    end: only the open section's content runs, so it is drawn by then. Already open: nothing to do."""
+    tab = section_tab(page, name)
+    tab.wait_for(state="visible", timeout=timeout_ms)
+    if tab.get_attribute("aria-selected") == "true":
+        return
+    run_and_wait(page, tab.click, timeout_ms)
+    assert tab.get_attribute("aria-selected") == "true", f"the section {name!r} did not open"
+
+
+def run_title(page, label: str, loss_id: str | None = None):
+    """The live view's title line of run `label` ("**Run A: ce** · step 20 · …"), in the open
+    section; with `loss_id`, only if the run trains that loss."""
+    name = re.compile(rf"^Run {label}: {re.escape(loss_id)}$" if loss_id else rf"^Run {label}: ")
+    return page.locator(f'{SECTION_PANEL} [data-testid="stMarkdownContainer"] strong').filter(has_text=name)
 
 
 def wait_charts_drawn(page, timeout_ms: int = 30_000) -> None:

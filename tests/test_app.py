@@ -14,20 +14,19 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from page_session import assert_no_exception
+from page_session import assert_every_section_whole, assert_no_exception, open_expander, open_section, section, section_tabs
 from page_session import open_page as fresh_app
 from streamlit.testing.v1 import AppTest
 
 from explorer import losses
-from explorer.ui import session, sidebar
+from explorer.bench import walk
+from explorer.ui import compare_view, sections, session, sidebar
 
 ROOT = Path(__file__).resolve().parent.parent
 TOY_CLASSES = ROOT / "assets" / "toy" / "classes.json"
 
 
 # -- helpers --------------------------------------------------------------------------------------
-
-
 
 
 def runs(at: AppTest) -> dict:
@@ -64,8 +63,17 @@ def progress_step(at: AppTest) -> int:
     return int(match.group(1))
 
 
-def subheaders(at: AppTest) -> list[str]:
-    return [s.value for s in at.subheader]
+def run_headings(at: AppTest) -> list[str]:
+    """The live view's heading of each run's column ("Run A: ce" of "**Run A: ce** · step 5 · …")."""
+    found = [re.match(r"\*\*(Run [A-Z]: [^*]+)\*\*", m.value) for m in section(at, sections.LIVE).markdown]
+    return [m.group(1) for m in found if m]
+
+
+def open_details(at: AppTest) -> AppTest:
+    """Opens every run's "Probabilities, metrics and confusion" (drawn only when open)."""
+    for label in runs(at):
+        open_expander(at, f"live_more_{label}")
+    return at
 
 
 def figure(at: AppTest, key: str) -> dict:
@@ -77,6 +85,10 @@ def figure(at: AppTest, key: str) -> dict:
 
 def error_texts(at: AppTest) -> list[str]:
     return [e.value for e in at.error]
+
+
+def chart_keys(at: AppTest) -> set[str]:
+    return {c.key for c in at.get("plotly_chart") if c.key}
 
 
 def assert_trained(run, expected_step: int) -> None:
@@ -100,24 +112,10 @@ def test_page_loads_with_dataset_device_and_untrained_runs():
     at = fresh_app()
 
     assert [t.value for t in at.title] == ["Segmentation Loss Explorer"]
+    assert list(section_tabs(at)) == list(sections.NAMES)
 
-    # The class table: one row per class of the bundled dataset, in its order, with its shares.
-    expected = [c["name"] for c in json.loads(TOY_CLASSES.read_text())["classes"]]
-    assert len(expected) == 4
-    tables = [d.value for d in at.dataframe if "class" in d.value.columns]
-    assert len(tables) == 1, [list(d.value.columns) for d in at.dataframe]
-    table = tables[0]
-    assert list(table["class"]) == expected
-    shares = table["% of pixels"].to_numpy(dtype=float)
-    assert shares.sum() == pytest.approx(100, abs=0.05)
-    assert (shares > 0).all() and shares.max() / shares.min() > 10, "the toy dataset should be visibly imbalanced"
-    # ... and the weights of every scheme, one column per class.
-    weight_tables = [d.value for d in at.dataframe if list(d.value.columns) == expected]
-    assert len(weight_tables) == 1 and len(weight_tables[0]) >= 2
-    assert np.isfinite(weight_tables[0].to_numpy(dtype=float)).all()
-
-    # The device line.
-    device = [c.value for c in at.caption if c.value.startswith("Training on ")]
+    # The device line, at the foot of the live view (the section the page opens on).
+    device = [c.value for c in section(at, sections.LIVE).caption if c.value.startswith("Training on ")]
     assert len(device) == 1 and re.match(r"Training on (CPU|GPU) \(", device[0]), device
 
     # Controls: Train (not Pause), Step, Reset; the two default runs with their losses.
@@ -134,10 +132,33 @@ def test_page_loads_with_dataset_device_and_untrained_runs():
         assert run.state.step == 0 and run.state.halted is None and run.state.loss_values == ()
         assert run.state.latest is not None and run.state.latest.probabilities is not None
     assert progress_step(at) == 0
-    assert "Run A: ce" in subheaders(at) and "Run B: focal_tversky" in subheaders(at)
-    assert figure(at, "probs_A")["data"] and figure(at, "probs_B")["data"]
+    assert run_headings(at) == ["Run A: ce", "Run B: focal_tversky"]
+    assert {"live_plane_A", "live_plane_B"} <= {c.key for c in at.get("plotly_chart")}
     assert not [i for i in at.info if "No validation snapshot" in i.value]
+    open_details(at)
+    assert figure(at, "probs_A")["data"] and figure(at, "probs_B")["data"]
+    assert figure(at, "confusion_A")["data"] and figure(at, "confusion_B")["data"]
     assert not at.error
+
+    # The dataset section: the class table, one row per class of the bundled dataset, in its
+    # order, with its shares.
+    open_section(at, sections.DATASET)
+    expected = [c["name"] for c in json.loads(TOY_CLASSES.read_text())["classes"]]
+    assert len(expected) == 4
+    tables = [d.value for d in at.dataframe if "class" in d.value.columns]
+    assert len(tables) == 1, [list(d.value.columns) for d in at.dataframe]
+    table = tables[0]
+    assert list(table["class"]) == expected
+    shares = table["% of pixels"].to_numpy(dtype=float)
+    assert shares.sum() == pytest.approx(100, abs=0.05)
+    assert (shares > 0).all() and shares.max() / shares.min() > 10, "the toy dataset should be visibly imbalanced"
+    # ... and the weights of every scheme, one column per class.
+    weight_tables = [d.value for d in at.dataframe if list(d.value.columns) == expected]
+    assert len(weight_tables) == 1 and len(weight_tables[0]) >= 2
+    assert np.isfinite(weight_tables[0].to_numpy(dtype=float)).all()
+
+    # No section shows an error.
+    assert_every_section_whole(at)
 
 
 def test_step_trains_every_run():
@@ -161,7 +182,7 @@ def test_step_trains_every_run():
     loss_traces = {t["name"]: t for t in curves["data"] if t["name"].endswith(" loss")}
     assert set(loss_traces) == {"A loss", "B loss"}
     assert all(len(t["x"]) == 2 * n for t in loss_traces.values())
-    assert not at.error
+    assert_every_section_whole(at)
 
 
 def test_reset_returns_to_step_zero_and_the_initial_weights():
@@ -217,7 +238,7 @@ def test_changing_run_b_loss_carries_on_and_marks_the_curve():
     event_step, event_text = run_b.state.events[0]
     assert event_step == n and new_loss in event_text and "focal_tversky" in event_text
     assert runs(at)["A"] is run_a and run_a.state.events == ()
-    assert f"Run B: {new_loss}" in subheaders(at)
+    assert f"Run B: {new_loss}" in run_headings(at)
 
     # The change is drawn on the curves: a dotted line and a label at the step of the change.
     curves = figure(at, "curves")
@@ -230,6 +251,7 @@ def test_changing_run_b_loss_carries_on_and_marks_the_curve():
     assert_trained(run_b, 2 * n)
     assert_trained(run_a, 2 * n)
     assert run_b.state.events == ((n, event_text),)
+    assert_every_section_whole(at)
 
 
 def test_one_run_then_three_runs():
@@ -240,7 +262,7 @@ def test_one_run_then_three_runs():
     assert_no_exception(at)
     assert list(runs(at)) == ["A"]
     assert not [s for s in at.sidebar.selectbox if s.key in ("B_loss", "C_loss")]
-    assert [s for s in subheaders(at) if s.startswith("Run ")] == ["Run A: ce"]
+    assert run_headings(at) == ["Run A: ce"]
     click_step(at)
     assert_trained(runs(at)["A"], n)
     run_a = runs(at)["A"]
@@ -255,12 +277,12 @@ def test_one_run_then_three_runs():
     keys = {sidebar.weight_key("C", scheme, c, session.toy_counts()) for c in range(4)}
     weight_boxes = [b for b in at.sidebar.number_input if b.key in keys]
     assert len(weight_boxes) == 4 and all(b.value > 0 for b in weight_boxes)
-    assert [s for s in subheaders(at) if s.startswith("Run ")] == ["Run A: ce", "Run B: focal_tversky", "Run C: weighted_ce"]
+    assert run_headings(at) == ["Run A: ce", "Run B: focal_tversky", "Run C: weighted_ce"]
     # New runs start from run A's initial weights (same seed).
     for label in ("B", "C"):
         assert runs(at)[label].state.step == 0
         assert same_weights(runs(at)[label].initial_weights, run_a.initial_weights)
-    assert progress_step(at) == 0  # the slowest run
+    assert progress_step(at) == 0, "the progress line is of the slowest run, and B and C are new"
 
     click_step(at)  # the new runs catch up with A, which waits: side-by-side runs stay in step
     assert_trained(runs(at)["A"], n)
@@ -269,8 +291,9 @@ def test_one_run_then_three_runs():
     assert progress_step(at) == n
     click_step(at)
     assert [r.state.step for r in runs(at).values()] == [2 * n] * 3
+    open_details(at)
     assert all(figure(at, f"probs_{label}")["data"] for label in "ABC")
-    assert not at.error
+    assert_every_section_whole(at)
 
 
 def test_same_seed_same_initial_weights_across_runs_and_sessions():
@@ -321,6 +344,8 @@ def test_nan_guard_halts_with_a_message_and_keeps_finite_weights():
         assert all(math.isfinite(v) for v in run.state.loss_values)
         assert len(run.state.loss_values) == run.state.step
 
+    assert_every_section_whole(at, errors=False)  # every section draws the halted runs
+
     # A halted run stays where it is until the user resumes or resets.
     where = {label: (run.state.step, weights_of(run)) for label, run in halted.items()}
     click_step(at)
@@ -367,3 +392,75 @@ def test_the_page_traces_the_train_steps_before_train_is_pressed(monkeypatch):
     for label, run in runs(at).items():
         assert_trained(run, steps_per_tick(at))
         assert run._train_step.experimental_get_tracing_count() == 1, f"run {label}: Step traced its step again"
+
+
+# -- the sections ---------------------------------------------------------------------------------
+
+
+def test_each_section_runs_alone_under_the_controls_and_draws_to_its_end():
+    """Only the open section runs ("Your data" too: its uploaders keep their files only while drawn),
+    so a closed section's tab is empty; the controls and the progress are above them all."""
+    at = fresh_app()
+    for name in (*sections.NAMES[1:], sections.LIVE):
+        open_section(at, name)
+        assert not walk.section_problems(at), walk.section_problems(at)
+        assert [b.key for b in at.button if b.key in ("train", "pause", "step", "reset")] == ["train", "step", "reset"], name
+        assert progress_step(at) == 0, name
+        assert not at.error, (name, error_texts(at))
+
+
+def test_switching_sections_keeps_what_the_user_chose():
+    """A section's widgets are not drawn while another is open: their values must outlive that.
+    The live view's image is read by the surfaces' per-pixel maps, and the class chosen in the
+    surfaces by the live view's planes."""
+    at = fresh_app()
+    names = runs(at)["A"].data.class_names
+    title = lambda: json.dumps(figure(at, "live_plane_A")["layout"]["title"])  # noqa: E731
+    rarest = names[int(np.argmin(session.toy_counts().frequencies))]
+    assert f"loss of {rarest}" in title()
+    at.slider(key="val_image").set_value(3).run()
+    assert_no_exception(at)
+
+    open_section(at, sections.SURFACES)
+    assert {key[-1] for key, _ in at.session_state["surfaces_maps_cache"].values()} == {3}, "the maps are of the live view's image"
+    chosen = next(c for c in range(len(names)) if names[c] != rarest)
+    at.selectbox(key="surfaces_class").set_value(chosen).run()
+    at.toggle(key="surfaces_log").set_value(False).run()
+    at.checkbox(key="surfaces_maps_shared").set_value(False).run()
+    at.select_slider(key="landscape_steps").set_value(11).run()
+    assert_no_exception(at)
+    open_section(at, sections.TRAPS)
+    at.number_input(key="trap_batch_seed").set_value(7).run()
+    at.selectbox(key="trap_batch_size").set_value(4).run()
+    assert_no_exception(at)
+    open_section(at, sections.WHICH_LOSS)
+    at.multiselect(key=compare_view.LOSSES).set_value(["dice"]).run()
+    at.number_input(key=compare_view.SEEDS).set_value(3).run()
+    assert_no_exception(at)
+
+    open_section(at, sections.LIVE)
+    assert at.slider(key="val_image").value == 3
+    assert f"loss of {names[chosen]}" in title(), "the live view's planes follow the class chosen in the surfaces"
+    open_section(at, sections.SURFACES)
+    assert at.selectbox(key="surfaces_class").value == chosen
+    assert at.toggle(key="surfaces_log").value is False
+    assert at.checkbox(key="surfaces_maps_shared").value is False
+    assert at.select_slider(key="landscape_steps").value == 11
+    open_section(at, sections.TRAPS)
+    assert at.number_input(key="trap_batch_seed").value == 7
+    assert at.selectbox(key="trap_batch_size").value == 4
+    open_section(at, sections.WHICH_LOSS)
+    assert at.multiselect(key=compare_view.LOSSES).value == ["dice"]
+    assert at.number_input(key=compare_view.SEEDS).value == 3
+
+
+def test_a_runs_details_stay_open_across_sections():
+    """"Probabilities, metrics and confusion" opened under a run, another section looked at, and
+    back to the live view: still open, as the user left it."""
+    at = fresh_app()
+    open_expander(at, "live_more_A")
+    assert {"probs_A", "confusion_A"} <= chart_keys(at) and "probs_B" not in chart_keys(at)
+    open_section(at, sections.TRAPS)
+    open_section(at, sections.LIVE)
+    assert at.session_state["live_more_A"] is True, "run A's details closed while another section was open"
+    assert {"probs_A", "confusion_A"} <= chart_keys(at)

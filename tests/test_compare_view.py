@@ -4,7 +4,8 @@ the live runs train meanwhile, Cancel stops it, at the cap it waits for a traini
 selection starts nothing, and what the background thread raises is shown on the page until the
 data changes.
 
-AppTest runs no fragment timers: the tests wait on the job itself, then rerun the page. Each
+The comparison is the page's "Which loss?" section: the tests open it (only the open section
+runs). AppTest runs no fragment timers: the tests wait on the job itself, then rerun the page. Each
 comparison spawns a worker process that starts TensorFlow first, so only the first test trains,
 two tiny runs (one seed, 20 steps); the others replace compare.run_all."""
 
@@ -14,14 +15,21 @@ import threading
 import time
 
 import pytest
-from page_session import assert_no_exception, open_page
+from page_session import assert_no_exception, open_section, section
+from page_session import open_page as open_any_page
 from streamlit.testing.v1 import AppTest
 
 from explorer import compare
-from explorer.ui import capacity, compare_view
+from explorer.bench import walk
+from explorer.ui import capacity, compare_view, sections
 from explorer.ui.compare_job import ComparisonJob
 
 JOB_SECONDS = 600  # a worker process starts, then trains: minutes on a loaded 2-core machine
+
+
+def open_page() -> AppTest:
+    """A new session on the page, its "Which loss?" section open."""
+    return open_any_page(section=sections.WHICH_LOSS)
 
 
 def start(at: AppTest, losses: list[str], schemes: list[str], steps: int = 20) -> ComparisonJob:
@@ -111,6 +119,19 @@ def test_cancel_stops_the_comparison_and_the_page_says_so(runs_until_stopped):
     assert runs_until_stopped.wait(JOB_SECONDS)
     at.run()
     assert job.running and capacity.slots().holders() == 1
+
+    # Another section open: the section is not drawn, but the page still reads the running job
+    # (else it would cancel itself as abandoned), and its settings and Cancel are there on return.
+    read = []
+    job.seen = lambda: (read.append(True), ComparisonJob.seen(job))
+    open_section(at, sections.LIVE)
+    assert read, "no part of the page read the running comparison while another section was open"
+    assert not walk.elements(section(at, sections.WHICH_LOSS)), "the closed section drew elements"
+    assert job.running and not job.cancelling
+    del job.seen  # the class's own again
+    open_section(at, sections.WHICH_LOSS)
+    assert at.multiselect(key=compare_view.LOSSES).value == ["ce", "dice"]
+    assert at.number_input(key=compare_view.STEPS).value == 20
     at.button(key="compare_cancel").click().run()
     assert_no_exception(at)
     ended(at, job)

@@ -1,9 +1,10 @@
 """Faults, in a real browser on the real server:
 
 - reruns that interrupt training (a loss parameter slider moved several times quickly, a run's
-  loss changed, while the live fragment ticks) leave every run whole: no exception, both runs at
-  one step, training goes on, and each curve equals the same configuration trained alone with
-  the same changes at the same steps (read from the change marks on the curves);
+  loss changed, another section opened and the Live one again, while the live fragment ticks)
+  leave every run whole: no exception, both runs at one step, training goes on, and each curve
+  equals the same configuration trained alone with the same changes at the same steps (read from
+  the change marks on the curves);
 - the server killed and started again on the same port leaves a clear page: while it is down
   Streamlit says the connection is lost (no Python traceback), and after it reconnects the page
   shows the app again (title, Train button, step 0, no exception).
@@ -29,6 +30,7 @@ from browser_page import (
     curves,
     events,
     link_url,
+    open_section,
     progress_step,
     screenshot_full,
     train_alone,
@@ -39,6 +41,7 @@ from browser_page import (
 from explorer import losses
 from explorer.export import Settings
 from explorer.training import RunConfig
+from explorer.ui import sections
 
 pytestmark = pytest.mark.browser
 
@@ -107,6 +110,14 @@ def test_reruns_that_interrupt_training_leave_every_run_whole(page, streamlit_se
     changed = progress_step(page)
     assert_no_exception(page, " (right after the changes)")
     print(f"[faults] changes made between steps {before} and {changed}: {time.perf_counter() - clicked:.1f} s after Train")
+    # Another section opened while it trains (a rerun that draws no live view, and then one that
+    # draws it afresh): training goes on meanwhile, the progress above the sections counting.
+    open_section(page, sections.LOSSES)
+    _wait_step_at_least(page, min(progress_step(page) + 5, RERUN_STEPS))
+    assert_no_exception(page, " (the Losses section open while training)")
+    assert page.locator(".st-key-curves").count() == 0, "the live view is drawn while the Losses section is open"
+    open_section(page, sections.LIVE)
+    page.locator(".st-key-curves .main-svg").first.wait_for(state="visible", timeout=60_000)
 
     # Training goes on by itself after the changes and ends at the last step, both runs in step.
     _wait_step_at_least(page, min(changed + 10, RERUN_STEPS))

@@ -10,7 +10,7 @@ from streamlit.testing.v1 import AppTest
 
 from explorer import data, export, weights
 from explorer.training import RunConfig
-from explorer.ui import sidebar
+from explorer.ui import sections, sidebar
 
 TOY_COUNTS = weights.count_pixels(data.load_toy().train_masks, 4)
 
@@ -74,7 +74,7 @@ def test_a_bad_link_shows_a_message_and_the_defaults(query, reason):
 
 
 def test_make_a_link_then_open_it():
-    at = open_page()
+    at = open_page(section=sections.EXPORT)
     at.selectbox(key="B_loss").set_value("dice").run()
     at.slider(key="B_dice_smooth").set_value(0.5).run()
     at.button(key="export_make_link").click().run()

@@ -88,6 +88,28 @@ def test_train_runs_in_rounds_to_the_last_step_then_frees_its_slot(data):
     assert slots.acquire("someone else") == 0, "the slot was not given back"
 
 
+def test_the_first_round_after_train_is_a_single_step_then_rounds_end_at_multiples(data, monkeypatch):
+    """So the page shows training under way within one step's time of the click."""
+    runs = make_runs(data, losses=("ce", "dice"))
+    rounds = []
+    advance = live.advance_in_lockstep
+
+    def recorded(runs, steps, *args):
+        rounds.append(steps)
+        advance(runs, steps, *args)
+
+    monkeypatch.setattr(live, "advance_in_lockstep", recorded)
+    worker = make_worker(runs)
+    worker.train(live.Plan(max_steps=11, steps_per_round=5, evaluate_every=50))
+    assert worker.wait_idle(WAIT)
+    assert rounds == [1, 4, 5, 5], "one step, then rounds ending at multiples of 5 (the last one cut at step 11)"
+    assert {r.state.step for r in runs.values()} == {11}
+    worker.train(live.Plan(max_steps=13, steps_per_round=5, evaluate_every=50))  # Train again: one step first again
+    assert worker.wait_idle(WAIT)
+    assert rounds[4:] == [1, 3], "to 12, then to the next multiple of 5 (cut at the last step, 13)"
+    assert {r.state.step for r in runs.values()} == {13}
+
+
 def test_pause_stops_within_one_round_and_training_goes_on_from_there(data):
     runs = make_runs(data, losses=("ce", "dice"))
     worker = make_worker(runs)

@@ -23,6 +23,7 @@ from browser_page import (
     curves,
     link_url,
     progress_step,
+    run_title,
     screenshot_full,
     train_alone,
     wait_finished,
@@ -74,8 +75,9 @@ def test_three_concurrent_sessions_queue_and_each_trains_what_it_trains_alone(br
             # The link was opened, not refused, and the page shows this session's runs only.
             page.get_by_text("Opened from a link").first.wait_for(state="visible", timeout=30_000)
             for label, config in configs.items():
-                page.get_by_role("heading", name=f"Run {label}: {config.loss_id}").wait_for(state="visible", timeout=60_000)
-            assert page.get_by_role("heading", name="Run C: ").count() == 0
+                run_title(page, label, config.loss_id).wait_for(state="visible", timeout=60_000)
+            assert run_title(page, "C").count() == 0
+            assert run_title(page, "B").count() == len(configs) - 1
             assert progress_step(page) == 0
             assert_no_exception(page, f" (session {name}, loaded)")
         print(f"\n[sessions] three pages loaded: {time.perf_counter() - started:.1f} s")

@@ -361,23 +361,27 @@ def test_figures_build_from_the_arrays():
 
 
 def test_the_page_draws_the_surfaces_and_computes_the_landscapes():
-    """app.py with streamlit's AppTest: the surfaces section renders without an exception, the
-    class defaults to the rarest, and the landscape button computes every run's grid (11×11 here)
-    without touching the runs' weights."""
+    """app.py with streamlit's AppTest: the surfaces section (its tab opened) renders without an
+    exception, the class defaults to the rarest, and the landscape button computes every run's grid
+    (11×11 here) without touching the runs' weights."""
     from pathlib import Path
 
+    from page_session import open_section, section
     from streamlit.testing.v1 import AppTest
+
+    from explorer.ui import sections
 
     app = Path(__file__).resolve().parent.parent / "app.py"
     at = AppTest.from_file(str(app), default_timeout=300)
     at.run()
     assert not at.exception, [e.message for e in at.exception]
+    open_section(at, sections.SURFACES)
     runs = at.session_state["runs"]
     select = at.selectbox(key="surfaces_class")
     shares = [float(option.split("(")[-1].split(" %")[0]) for option in select.options]
     assert select.value == int(np.argmin(shares))
-    # The pixel view, three plane figures and one map figure per run (plus the training section's).
-    assert len(at.get("plotly_chart")) >= 1 + 4 * len(runs)
+    # The pixel view, three plane figures and one map figure per run, in the surfaces' tab.
+    assert len(section(at, sections.SURFACES).get("plotly_chart")) >= 1 + 4 * len(runs)
     before = {label: [w.copy() for w in run.model.get_weights()] for label, run in runs.items()}
     at.select_slider(key="landscape_steps").set_value(11).run()
     at.button(key="landscape_start").click().run()

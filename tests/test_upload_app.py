@@ -15,13 +15,12 @@ import zlib
 import numpy as np
 import pytest
 from PIL import Image
-from page_session import assert_no_exception
+from page_session import assert_every_section_whole, assert_no_exception, open_section, section
 from page_session import open_page as fresh_app
 from streamlit.testing.v1 import AppTest
 
 from explorer import losses, weights
-
-
+from explorer.ui import sections
 
 # -- files ------------------------------------------------------------------------------------------
 
@@ -83,8 +82,8 @@ def pairs_zip(count: int = 8) -> tuple[bytes, dict[str, np.ndarray]]:
 
 
 # -- the page -------------------------------------------------------------------------------------------
-
-
+# "Your data" always runs (its uploaders keep their files only while drawn), whichever section is
+# open; the page opens on the live view.
 
 
 def upload(at: AppTest, key: str, files) -> AppTest:
@@ -102,6 +101,12 @@ def class_table(at: AppTest):
 def weights_table(at: AppTest, class_names):
     tables = [d.value for d in at.dataframe if list(d.value.columns) == list(class_names) and "Balanced (scikit-learn)" in d.value.index]
     return tables
+
+
+def dataset_section(at: AppTest):
+    """Opens the dataset section: the tab of the data the runs train on."""
+    open_section(at, sections.DATASET)
+    return section(at, sections.DATASET)
 
 
 def errors(at: AppTest) -> str:
@@ -160,7 +165,7 @@ def test_index_masks_show_their_classes_weights_warning_and_planes():
     assert (weight_table["tumour"] == 0).all()  # no pixels: weight 0 under every scheme
     assert any("No pixels of tumour" in w.value for w in at.warning)
     assert {"upload_plane_A", "upload_plane_B"} <= charts(at)
-    assert not at.error
+    assert_every_section_whole(at)
     # Statistics only: the runs still train on the toy dataset, untouched.
     assert_runs_kept(at, before)
     assert at.session_state["runs"]["A"].data is toy
@@ -272,7 +277,9 @@ def test_bad_masks_are_refused_one_by_one_and_nothing_else_changes():
     assert class_table(at)["pixels"].sum() == 2 * 40 * 40
     assert_runs_kept(at, before)
     # The toy dataset's own panel is still there.
-    assert [d for d in at.dataframe if list(d.value.columns) == ["class", "colour", "% of pixels", "% of images"]]
+    panel = dataset_section(at)
+    assert [h.value for h in panel.subheader] == ["toy cells: 400 training and 100 validation images"]
+    assert [d for d in panel.dataframe if list(d.value.columns) == ["class", "colour", "% of pixels", "% of images"]]
 
 
 def test_image_mask_pairs_train_the_runs_and_bad_images_keep_them():
@@ -289,7 +296,10 @@ def test_image_mask_pairs_train_the_runs_and_bad_images_keep_them():
     assert dataset is not toy and all(run.data is dataset for run in runs.values())
     assert dataset.num_classes == 3 and dataset.train_images.shape[1:] == (64, 64, 3)
     assert len(dataset.val_images) == 2 and len(dataset.train_images) >= 32
-    assert any(e.label.startswith("Dataset: your data") for e in at.expander)
+    assert [h.value for h in dataset_section(at).subheader] == [f"{dataset.name}: {len(dataset.train_images)} training and 2 validation images"]
+    assert dataset.name.startswith("your data")
+    assert_every_section_whole(at)  # every section draws the runs on your data
+    open_section(at, sections.LIVE)
     # The sidebar's class weights are your data's, not the toy dataset's (same box keys), counted
     # on the whole training masks (not on the crops the runs train on).
     assert_weights_counted_on_the_training_masks(at, list(masks.values()), dataset, expected_count=6)
@@ -414,6 +424,7 @@ def test_large_images_train_on_crops_at_their_resolution_and_validate_whole():
     assert dataset.train_images.shape == (1000, 64, 64, 3) and dataset.val_images.shape == (2, 256, 256, 3)
     assert dataset.class_names == ("bg", "block", "line") and dataset.class_colors == ("#101010", "#ff0000", "#0000ff")
     assert "crops of 64×64" in texts(at) and "whole validation images" in texts(at)
+    assert_every_section_whole(at)
     # The line stays one pixel wide in the crops (resizing to 64×64 would keep one column in four).
     line = dataset.train_masks == 2
     assert line.any() and (line.sum(axis=2) <= 1).all()
@@ -472,7 +483,10 @@ def test_masks_with_a_void_border_train_the_runs_and_show_the_void_share():
     assert all(run.loss.params.get("ignore_index") == 255 for run in runs.values())
     # The dataset panel says how much of the training pixels is void; its shares leave it out.
     train_void = int((dataset.train_masks == 255).sum())
-    assert f"Training masks: void: {100 * train_void / dataset.train_masks.size:.1f} % of pixels" in texts(at)
+    panel = dataset_section(at)
+    assert any(f"Training masks: void: {100 * train_void / dataset.train_masks.size:.1f} % of pixels" in c.value for c in panel.caption)
+    assert_every_section_whole(at)
+    open_section(at, sections.LIVE)
     at.button(key="step").click().run()
     assert_no_exception(at)
     for run in runs.values():

@@ -1,7 +1,7 @@
 """A mask uploaded through the browser's own file chooser: the real server (the `streamlit_server`
-fixture of conftest.py) in headless Chromium. Clicking the uploader's button opens the chooser,
-Playwright answers it with an in-memory PNG (and a text file named .png), and the page shows the
-mask's class table and refuses the other file by name."""
+fixture of conftest.py) in headless Chromium. In the "Your data" section, clicking the uploader's
+button opens the chooser, Playwright answers it with an in-memory PNG (and a text file named .png),
+and the page shows the mask's class table and refuses the other file by name."""
 
 from __future__ import annotations
 
@@ -9,8 +9,10 @@ import io
 
 import numpy as np
 import pytest
-from browser_page import wait_charts_drawn, wait_idle
+from browser_page import open_section, section_panel, wait_charts_drawn, wait_idle
 from PIL import Image
+
+from explorer.ui import sections
 
 pytestmark = pytest.mark.browser
 
@@ -32,8 +34,8 @@ def test_a_mask_uploaded_through_the_file_chooser_shows_its_class_table(page, st
     page.goto(streamlit_server.url, wait_until="domcontentloaded")
     page.locator(".st-key-train button").wait_for(state="visible", timeout=LOAD_TIMEOUT_MS)
 
-    page.get_by_text("Your data: masks, image–mask pairs and predictions").click()
-    uploader = page.locator(".st-key-upload_masks")
+    open_section(page, sections.YOUR_DATA)
+    uploader = section_panel(page).locator(".st-key-upload_masks")
     uploader.wait_for(state="visible", timeout=LOAD_TIMEOUT_MS)
     data, pixels = mask_png()
     with page.expect_file_chooser() as chooser:
@@ -61,4 +63,16 @@ def test_a_mask_uploaded_through_the_file_chooser_shows_its_class_table(page, st
     page.get_by_text("Your classes").first.scroll_into_view_if_needed()
     wait_idle(page)
     wait_charts_drawn(page)
-    page.locator('[data-testid="stExpander"]').filter(has_text="Your data: masks").first.screenshot(path=str(artifacts_dir / "upload-class-table.png"))
+    section_panel(page).screenshot(path=str(artifacts_dir / "upload-class-table.png"))
+
+    # The files stay while another section is open ("Your data" always runs: an uploader keeps its
+    # files only while it is drawn): back in "Your data", the same class table and refusal.
+    open_section(page, sections.SURFACES)
+    open_section(page, sections.YOUR_DATA)
+    table.first.wait_for(state="attached", timeout=UPLOAD_TIMEOUT_MS)
+    text = table.first.inner_text()
+    for count in pixels:
+        assert str(count) in text, f"{count} pixels missing from the class table after another section was opened: {text[:400]}"
+    refused.first.wait_for(state="visible", timeout=UPLOAD_TIMEOUT_MS)
+    assert "slide_01.png" in section_panel(page).inner_text()
+    assert page.locator('[data-testid="stException"]').count() == 0

@@ -9,7 +9,7 @@ from page_session import assert_no_exception
 from page_session import open_page as fresh_app
 
 from explorer.bench import walk
-from explorer.ui import sidebar
+from explorer.ui import sections, sidebar
 
 # 240 actions over 6 seeds. Most actions rerun the page in about a second; Step, a new seed or
 # loss (a model built and traced) take 5–30 s. Left to the long walks of
@@ -24,11 +24,13 @@ def test_random_walk_leaves_the_page_whole(seed):
     result = walk.walk(seed, ACTIONS_PER_SEED, skip=walk.SLOW_IN_APPTEST | walk.TRAP_RUNS)
     assert not result.problems, result.report()
     assert len(result.actions) == ACTIONS_PER_SEED
+    # Only the open section's widgets are on the page: the walk opened every section.
+    assert all(walk.opened(result.actions).values()), walk.opened(result.actions)
 
 
 def test_every_traps_training_runs_from_the_page_and_shows_its_result():
     """The four buttons the walks above leave out, pressed once each on one page."""
-    at = fresh_app()
+    at = fresh_app(section=sections.TRAPS)
     waiting = ("Trains a small U-Net twice", "Calls the installed Keras's model.fit")
     assert sum(c.value.startswith(waiting) for c in at.main.caption) == 4
     tables = len(at.main.dataframe)
@@ -53,9 +55,12 @@ def assert_whole(at) -> None:
 
 
 def test_a_failure_reports_the_seed_and_the_actions_that_replay_it():
-    actions = [walk.Action("slider", "steps_per_tick", 3), walk.Action("text_input", "x", "<b>")]
+    actions = [
+        walk.Action("slider", "steps_per_tick", 3), walk.Action("text_input", "x", "<b>"),
+        walk.Action(walk.TAB, sections.KEY, sections.TRAPS), walk.Action(walk.EXPANDER, "live_more_A", True),
+    ]
     report = walk.Walk(7, actions, ["exception: boom"], 1.0).report()
-    assert report.startswith("seed 7: 2 actions, FAILED")
+    assert report.startswith("seed 7: 4 actions, FAILED")
     assert walk.actions_json(actions) in report and "exception: boom" in report
     assert [walk.Action(**a) for a in __import__("json").loads(walk.actions_json(actions))] == actions
 

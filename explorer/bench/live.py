@@ -4,16 +4,19 @@
     python -m explorer.bench.live [--window 30] [--settle 30] [--timeout 180]
 
 Prints:
-- page opened → title, → sidebar, → dataset preview, → Train button usable, for a fresh server's
-  first visit (it imports TensorFlow) and a second visit on the warm server;
+- page opened → title, → sidebar, → dataset preview (the Live section's class strip), → Train
+  button usable, for a fresh server's first visit (it imports TensorFlow) and a second visit on
+  the warm server;
 - Train pressed → the step counter moving, on the second visit after it stood `--settle` seconds
   (what a user does: read the page, then press Train; the page traces the steps meanwhile);
 - the page's training rate (steps per second summed over the default runs, over `--window`
   seconds once 20 steps are done) divided by the rate of the same runs trained in this process
   in the same rounds with the same validation snapshots; the plain rate is measured before and
   after the page's, and their mean is the reference, so a change of load during the run shows;
-- a loss parameter's slider moved while paused → the page settled (no script run under way: the
-  curves, the maps and the surfaces redrawn), median of 5 moves.
+- what the page received over its WebSocket meanwhile (kB/s: the redraws' payload);
+- a loss parameter's slider moved while paused → the page settled (the script run it started has
+  ended: the progress and the open Live section's curves, maps and planes redrawn), median of 5
+  moves.
 
 With a GPU visible to TensorFlow the plain rate is printed for each device (the server uses the
 GPU). Without /usr/bin/chromium or Playwright the page part is skipped.
@@ -34,7 +37,28 @@ from explorer.bench.devices import device_kinds
 from explorer.training import Run
 
 VIEWPORT = {"width": 1440, "height": 900}
-RUNNING = '[data-testid="stStatusWidgetRunningIcon"], [data-testid="stStatusWidgetRunningManIcon"]'
+# Whether a script run is under way: the app root's data-test-script-state (Streamlit's own
+# end-to-end tests read it). Streamlit's running icon is no use here: with toolbarMode = "minimal"
+# (.streamlit/config.toml) Streamlit 1.67 draws no top bar and never shows it.
+BUSY_STATES = ("initial", "running", "rerunRequested", "stopRequested")
+# Records the script states from now on (window.__scriptStates).
+WATCH_RUNS_JS = """() => {
+  const app = document.querySelector('[data-testid="stApp"]');
+  if (window.__scriptStateObserver) window.__scriptStateObserver.disconnect();
+  const states = window.__scriptStates = [app.getAttribute('data-test-script-state')];
+  window.__scriptStateObserver = new MutationObserver(() => states.push(app.getAttribute('data-test-script-state')));
+  window.__scriptStateObserver.observe(app, {attributes: true, attributeFilter: ['data-test-script-state']});
+}"""
+# Since the watch began a run was under way (an action during a run goes on in the same state),
+# and none is now.
+RUN_DONE_JS = f"""() => {{
+  const states = window.__scriptStates || [];
+  return states.some(s => {list(BUSY_STATES)}.includes(s)) && states[states.length - 1] === 'notRunning';
+}}"""
+IDLE_JS = f"""() => {{
+  const app = document.querySelector('[data-testid="stApp"]');
+  return !!app && !{list(BUSY_STATES)}.includes(app.getAttribute('data-test-script-state'));
+}}"""
 WARM_STEPS = 20  # steps done before a rate window opens: tracing and the first snapshot are behind
 
 
@@ -75,26 +99,33 @@ def _step(page) -> int | None:
     return page.evaluate(STEP_OF_JS)
 
 
-def _wait_settled(page, timeout_ms: float) -> None:
-    """A script run started by the last action has ended (it shows the running icon meanwhile)."""
-    try:
-        page.locator(RUNNING).first.wait_for(state="attached", timeout=2_000)
-    except Exception:  # over before the first poll: settled already
-        pass
-    page.wait_for_function(f"() => !document.querySelector('{RUNNING}')", timeout=timeout_ms, polling=50)
+def _wait_idle(page, timeout_ms: float) -> None:
+    """No script run under way."""
+    page.wait_for_function(IDLE_JS, timeout=timeout_ms, polling=50)
+
+
+def _act_and_settle(page, action, timeout_ms: float) -> float:
+    """`action()`, then wait until the script run it started has ended; seconds it took."""
+    page.evaluate(WATCH_RUNS_JS)
+    start = time.perf_counter()
+    action()
+    page.wait_for_function(RUN_DONE_JS, timeout=timeout_ms, polling=50)
+    return time.perf_counter() - start
 
 
 def _open(browser, url: str, timeout_ms: float):
-    """A new session: seconds from opening the page to its title, sidebar, dataset preview and Train button."""
+    """A new session: seconds from opening the page to its title, sidebar, dataset preview (the
+    Live section's class strip: the page opens on it) and Train button."""
     context = browser.new_context(viewport=VIEWPORT)
     page = context.new_page()
+    _count_received_bytes(page)
     opened = time.perf_counter()
     page.goto(url, wait_until="domcontentloaded")
     marks = {}
     for name, locator in (
         ("title", page.locator("h1", has_text=TITLE)),
         ("sidebar", page.locator('[data-testid="stSidebar"] [data-testid="stRadio"]')),
-        ("dataset preview", page.locator('[data-testid="stDataFrame"]')),
+        ("dataset preview", page.locator(".st-key-class_strip")),
         ("Train usable", page.locator(".st-key-train button:enabled")),
     ):
         locator.first.wait_for(state="visible", timeout=timeout_ms)
@@ -102,17 +133,32 @@ def _open(browser, url: str, timeout_ms: float):
     return context, page, marks
 
 
-def _train_rate(page, runs: int, window: float, timeout_ms: float) -> tuple[float, float]:
-    """Train pressed → counter moving (s), then the steady rate over `window` seconds."""
+def _count_received_bytes(page) -> None:
+    """page.received_bytes: the bytes of every WebSocket message the page received (Streamlit sends
+    each element of a script or fragment run as one)."""
+    page.received_bytes = 0
+
+    def on_socket(socket):
+        def on_frame(payload):
+            page.received_bytes += len(payload)
+
+        socket.on("framereceived", on_frame)
+
+    page.on("websocket", on_socket)
+
+
+def _train_rate(page, runs: int, window: float, timeout_ms: float) -> tuple[float, float, float]:
+    """Train pressed → counter moving (s), then the steady rate over `window` seconds, and the
+    bytes per second the page received meanwhile."""
     pressed = time.perf_counter()
     page.locator(".st-key-train button").click()
     page.wait_for_function(f"() => ({STEP_OF_JS})() > 0", timeout=timeout_ms, polling=50)
     to_first = time.perf_counter() - pressed
     page.wait_for_function(f"() => ({STEP_OF_JS})() >= {WARM_STEPS}", timeout=timeout_ms, polling=100)
-    start, first = time.perf_counter(), _step(page)
+    start, first, received = time.perf_counter(), _step(page), page.received_bytes
     page.wait_for_timeout(1000 * window)
-    last = _step(page)
-    return to_first, runs * (last - first) / (time.perf_counter() - start)
+    last, seconds = _step(page), time.perf_counter() - start
+    return to_first, runs * (last - first) / seconds, (page.received_bytes - received) / seconds
 
 
 def _slider_settle(page, key: str, moves: int, timeout_ms: float) -> float:
@@ -121,10 +167,7 @@ def _slider_settle(page, key: str, moves: int, timeout_ms: float) -> float:
     times = []
     for move in range(moves):
         thumb.focus()
-        start = time.perf_counter()
-        thumb.press("ArrowRight" if move % 2 == 0 else "ArrowLeft")
-        _wait_settled(page, timeout_ms)
-        times.append(time.perf_counter() - start)
+        times.append(_act_and_settle(page, lambda: thumb.press("ArrowRight" if move % 2 == 0 else "ArrowLeft"), timeout_ms))
     return statistics.median(times)
 
 
@@ -153,17 +196,17 @@ def page_figures(args, configs: dict) -> dict | None:
                     context.close()
                     context, page, second = _open(browser, server.url, timeout_ms)
                     page.wait_for_timeout(1000 * args.settle)
-                    to_first, rate = _train_rate(page, len(configs), args.window, timeout_ms)
+                    to_first, rate, bytes_per_second = _train_rate(page, len(configs), args.window, timeout_ms)
                     page.locator(".st-key-pause button").click()
                     page.locator(".st-key-train button").wait_for(state="visible", timeout=timeout_ms)
-                    _wait_settled(page, timeout_ms)
+                    _wait_idle(page, timeout_ms)
                     settle = _slider_settle(page, slider_key, 5, timeout_ms) if slider_key else float("nan")
                     context.close()
                 finally:
                     browser.close()
         finally:
             server.stop()
-    return {"first": first, "second": second, "train": to_first, "rate": rate, "slider": settle, "slider key": slider_key}
+    return {"first": first, "second": second, "train": to_first, "rate": rate, "received": bytes_per_second, "slider": settle, "slider key": slider_key}
 
 
 def main(argv=None) -> list[tuple[str, str]]:
@@ -202,6 +245,7 @@ def main(argv=None) -> list[tuple[str, str]]:
         headlines += [
             ("Train pressed → step counter moving (second visit)", f"{page['train']:.2f} s"),
             ("page training rate / plain process rate", f"{page['rate'] / plain:.2f} ({page['rate']:.2f} steps/s on the page)"),
+            ("the page received, while training", f"{page['received'] / 1000:.1f} kB/s"),
             (f"slider {page['slider key']} moved, paused → page settled (median of 5)", f"{page['slider']:.2f} s"),
         ]
     print()

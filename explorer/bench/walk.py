@@ -1,8 +1,14 @@
-"""A seeded random walk over the page: each action picks one enabled widget anywhere on the page and
-sets it (sliders and number inputs at their ends, 0 and values between, every option of select
-boxes and radios, checkboxes and toggles both ways, buttons, hostile text, the project's own bad
-uploads), reruns the page in an AppTest session and checks that nothing broke: no exception
-element, and every section of the page still there.
+"""A seeded random walk over the page: each action picks one enabled widget on the page and sets it
+(sliders and number inputs at their ends, 0 and values between, every option of select boxes and
+radios, checkboxes and toggles both ways, buttons, hostile text, the project's own bad uploads,
+keyed expanders opened and closed), or opens another section of the page (every TAB_EVERY-th
+action: the section opened least so far), reruns the page in an AppTest session and checks that
+nothing broke: no exception element, every section's tab still there, the open section drawn to
+its end, and the closed ones empty.
+
+The page's sections are tabs, and only the open one runs (explorer/ui/sections.py; "Your data"
+always runs): a widget is on the page only while its section is open, so the walk switches
+sections, as a click on a tab does (Action("tab", "section", "Traps")), to reach them all.
 
     python -m explorer.bench.walk --actions 5000 --seed 3
     python -m explorer.bench.walk --replay actions.json   # a failure's actions, as printed
@@ -42,6 +48,8 @@ import numpy as np
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
+from explorer.ui import sections
+
 APP = Path(__file__).resolve().parents[2] / "app.py"
 TIMEOUT = 900  # seconds per script run: importing TensorFlow, tracing steps, a whole landscape, on a loaded machine
 SLOW_IN_APPTEST = frozenset({"landscape_start", "compare_start"})
@@ -49,10 +57,13 @@ SLOW_IN_APPTEST = frozenset({"landscape_start", "compare_start"})
 # walk when two are pressed). The suite presses each once (tests/test_walk.py) and walks without them.
 TRAP_RUNS = frozenset({"trap_batch_run", "trap_fit_run", "trap_axis_run", "trap_sigmoid_run"})
 
-# What must be on the page after every action (the main area's st.header texts).
-SECTIONS = ("Training", "Surfaces", "Traps", "Export")
-
 KINDS = ("button", "checkbox", "toggle", "radio", "selectbox", "select_slider", "slider", "number_input", "text_input", "file_uploader")
+# Set through st.session_state, as the browser sets them: the section open (its tabs' key) and
+# keyed expanders that rerun the page (their content is drawn only while they are open).
+TAB, EXPANDER = "tab", "expander"
+# Every TAB_EVERY-th action opens another section, the one opened least so far (the first of them
+# at random): a walk of 8 × TAB_EVERY actions opens every section, and works each with its widgets.
+TAB_EVERY = 5
 
 HOSTILE_TEXT = (
     "",
@@ -255,16 +266,53 @@ def choose(widget, rng: random.Random) -> Action:
     raise AssertionError(f"no action for a {kind}")
 
 
+def keyed_expanders(at: AppTest) -> list:
+    """The expanders whose open state the page keeps under a key (and reruns on): the others
+    change nothing on the server."""
+    return [e for e in at.expander if e.key and e.key in at.session_state]
+
+
+def opened(actions: list[Action]) -> dict[str, int]:
+    """How often each section was opened by `actions` (the page opens on the first)."""
+    counts = dict.fromkeys(sections.NAMES, 0)
+    counts[sections.NAMES[0]] = 1
+    for action in actions:
+        if action.kind == TAB:
+            counts[action.value] += 1
+    return counts
+
+
+def choose_action(at: AppTest, rng: random.Random, done: list[Action], skip: frozenset[str] = frozenset()) -> Action:
+    """The next action after `done`: every TAB_EVERY-th, another section (one of those opened least
+    so far); else a widget or keyed expander of the page as it is, each as likely."""
+    if (len(done) + 1) % TAB_EVERY == 0:
+        current = at.session_state[sections.KEY]
+        counts = {name: n for name, n in opened(done).items() if name != current}
+        return Action(TAB, sections.KEY, rng.choice([name for name, n in counts.items() if n == min(counts.values())]))
+    candidates = enabled_widgets(at, skip) + [e for e in keyed_expanders(at) if e.key not in skip]
+    chosen = rng.choice(candidates)
+    if chosen.type == EXPANDER:
+        return Action(EXPANDER, chosen.key, not at.session_state[chosen.key])
+    return choose(chosen, rng)
+
+
 def _widget(at: AppTest, action: Action):
-    found = [w for w in at.get(action.kind) if w.key == action.key]
+    if action.kind == TAB:
+        found = [tab for tab in section_tabs(at).values() if tab.label == action.value]
+    elif action.kind == EXPANDER:
+        found = [e for e in keyed_expanders(at) if e.key == action.key]
+    else:
+        found = [w for w in at.get(action.kind) if w.key == action.key]
     if not found:
-        raise LookupError(f"{action.kind} {action.key!r} is not on the page")
+        raise LookupError(f"{action.kind} {action.key!r}{' ' + repr(action.value) if action.kind == TAB else ''} is not on the page")
     return found[0]
 
 
 def perform(at: AppTest, action: Action) -> None:
     widget = _widget(at, action)
-    if action.kind == "button":
+    if action.kind in (TAB, EXPANDER):
+        at.session_state[action.key] = action.value  # what a click on the tab or expander sends
+    elif action.kind == "button":
         widget.click()
     elif action.kind == "file_uploader":
         widget.set_value(None if action.value == NO_FILES else UPLOADS[action.key][action.value])
@@ -273,12 +321,67 @@ def perform(at: AppTest, action: Action) -> None:
     at.run()
 
 
-def problems(at: AppTest) -> list[str]:
-    """What is broken on the page: exception elements, and sections that disappeared."""
-    found = [f"exception: {e.message}\n{''.join(e.stack_trace)}" for e in at.exception]
-    headers = {h.value for h in at.main.header}
-    found += [f"the {name!r} section is gone" for name in SECTIONS if name not in headers]
+def section_tabs(at: AppTest) -> dict:
+    """The sections' tabs on the page, by name (Tab blocks, each holding what its section drew);
+    empty when the page stopped before them."""
+    containers = [b for b in at.main if getattr(b, "type", None) == "tab_container" and b.key == sections.KEY]
+    if not containers:
+        return {}
+    return {tab.label: tab for tab in containers[0].children.values() if tab.type == "tab"}
+
+
+def _labels(block, kind: str) -> set[str]:
+    return {e.label for e in block.get(kind)}
+
+
+def _keys(block, kind: str) -> set[str]:
+    return {e.key for e in block.get(kind) if e.key}
+
+
+def _starts(block, kind: str, text: str) -> bool:
+    return any(e.value.startswith(text) for e in block.get(kind))
+
+
+# Each section drawn to its end (or, for the sections made of fragments, each fragment drawn): what
+# the section's tab holds when it is open, whatever the data and the settings.
+DRAWN = {
+    sections.LIVE: lambda tab: _keys(tab, "plotly_chart") >= {"curves"} and _starts(tab, "caption", "Training on "),
+    sections.LOSSES: lambda tab: _starts(tab, "markdown", "**Run A: ") and _starts(tab, "caption", "Every definition, convention and reference value"),
+    sections.SURFACES: lambda tab: _labels(tab, "tab") >= {"Pixel and plane views", "Per-pixel maps", "Loss landscape"} and "landscape_start" in _keys(tab, "button"),
+    sections.DATASET: lambda tab: any(h.value.endswith(" validation images") for h in tab.subheader) and _starts(tab, "caption", "Class weights under every scheme"),
+    sections.YOUR_DATA: lambda tab: _labels(tab, "tab") >= {"Masks", "Images (train on them)", "Prediction"} and _keys(tab, "file_uploader") >= {"upload_masks", "upload_images", "upload_prediction"},
+    sections.WHICH_LOSS: lambda tab: "compare_start" in _keys(tab, "button"),
+    sections.TRAPS: lambda tab: _labels(tab, "tab") >= {"Weights per batch", "Sigmoid vs softmax"},
+    sections.EXPORT: lambda tab: [h.value for h in tab.header] == ["Export"] and "export_make_link" in _keys(tab, "button"),
+}
+ALWAYS_RUN = frozenset({sections.YOUR_DATA})  # its uploaders keep their files only while drawn
+
+
+def section_problems(at: AppTest) -> list[str]:
+    """The sections' tabs all there, the open one drawn to its end, and the others empty (only the
+    open section runs; "Your data" always does)."""
+    tabs = section_tabs(at)
+    if list(tabs) != list(sections.NAMES):
+        return [f"the sections' tabs are {list(tabs)}, not {list(sections.NAMES)}"]
+    open_name = at.session_state[sections.KEY]
+    found = [] if DRAWN[open_name](tabs[open_name]) else [f"the open section {open_name!r} is not drawn to its end"]
+    for name, tab in tabs.items():
+        drawn = elements(tab)
+        if name != open_name and name not in ALWAYS_RUN and drawn:
+            found.append(f"the closed section {name!r} drew {[e.type for e in drawn][:5]}")
     return found
+
+
+def elements(block) -> list:
+    """The elements in `block`, not counting empty containers (a fragment keeps one, as the
+    comparison's does while another section is open)."""
+    return [node for node in block if not hasattr(node, "children")]
+
+
+def problems(at: AppTest) -> list[str]:
+    """What is broken on the page: exception elements, and sections missing or not drawn."""
+    found = [f"exception: {e.message}\n{''.join(e.stack_trace)}" for e in at.exception]
+    return found + section_problems(at)
 
 
 def open_page() -> AppTest:
@@ -327,7 +430,7 @@ def walk(seed: int, count: int, *, skip: frozenset[str] = frozenset(), log=None)
     done: list[Action] = []
     found = problems(at)
     while not found and len(done) < count:
-        done.append(choose(rng.choice(enabled_widgets(at, skip)), rng))
+        done.append(choose_action(at, rng, done, skip))
         found = _step(at, done[-1], len(done), log)
     return Walk(seed, done, found, time.perf_counter() - start)
 

@@ -24,20 +24,27 @@ DEFAULT_SCHEMES = ("none", "balanced")
 PROGRESS_SECONDS = 1.0
 
 
-def show(dataset: Dataset, counts: weights.ClassCounts) -> None:
+def show(dataset: Dataset, counts: weights.ClassCounts, visible: bool = True) -> None:
+    """The section when `visible` (its tab is open); else only what keeps a running comparison
+    alive: a fragment without elements that tells it a page still reads it, and brings the whole
+    page back when it ends."""
     job = _job_on(dataset)
-    with st.expander("Which loss for this data? Compare them in the background"):
-        plan = _settings()
-        st.button(
-            "Start", icon=":material/play_arrow:", type="primary", key="compare_start", on_click=_start, args=(dataset, counts),
-            disabled=plan is None or (job is not None and job.running),
-        )
-        if job is None:
-            return
-        if job.running:
-            st.fragment(_progress, run_every=PROGRESS_SECONDS)(job)
-        else:
-            _results(job)
+    if not visible:
+        if job is not None and job.running:
+            st.fragment(_heartbeat, run_every=PROGRESS_SECONDS)(job)
+        return
+    st.caption("Which loss for this data? The comparison trains each loss and weighting on the page's dataset, in the background.")
+    plan = _settings()
+    st.button(
+        "Start", icon=":material/play_arrow:", type="primary", key="compare_start", on_click=_start, args=(dataset, counts),
+        disabled=plan is None or (job is not None and job.running),
+    )
+    if job is None:
+        return
+    if job.running:
+        st.fragment(_progress, run_every=PROGRESS_SECONDS)(job)
+    else:
+        _results(job)
 
 
 def _job_on(dataset: Dataset) -> ComparisonJob | None:
@@ -56,18 +63,18 @@ def _job_on(dataset: Dataset) -> ComparisonJob | None:
 def _settings() -> compare.Plan | None:
     """The comparison's widgets and the plan they make; None, with a message under the empty
     selection, when there is nothing to compare."""
-    loss_ids = st.multiselect("Losses", list(losses.REGISTRY), default=DEFAULT_LOSSES, format_func=lambda i: losses.REGISTRY[i].name, key=LOSSES)
+    loss_ids = st.multiselect("Losses", list(losses.REGISTRY), default=DEFAULT_LOSSES, format_func=lambda i: losses.REGISTRY[i].name, key=LOSSES, persist_state="page")
     if not loss_ids:
         st.error("Choose at least one loss to compare.", icon=":material/block:")
     schemes = st.multiselect(
         "Class weights (for the losses that take them)", compare.WEIGHT_SCHEMES, default=DEFAULT_SCHEMES,
-        format_func=lambda s: weights.SCHEMES[s].name, key=SCHEMES,
+        format_func=lambda s: weights.SCHEMES[s].name, key=SCHEMES, persist_state="page",
     )
     if not schemes:
         st.error("Choose at least one weighting scheme (None trains without class weights).", icon=":material/block:")
     left, right = st.columns(2)
-    seeds = left.number_input("Seeds", 1, 5, 2, key=SEEDS, help="Each variant trains once per seed, from that seed's initial weights on that seed's batches.")
-    steps = right.number_input("Steps per run", 20, 1000, 150, step=10, key=STEPS)
+    seeds = left.number_input("Seeds", 1, 5, 2, key=SEEDS, persist_state="page", help="Each variant trains once per seed, from that seed's initial weights on that seed's batches.")
+    steps = right.number_input("Steps per run", 20, 1000, 150, step=10, key=STEPS, persist_state="page")
     plan = _plan(loss_ids, schemes, seeds, steps)
     if plan is not None:
         runs, variants = len(plan.tasks()), len(plan.variants())
@@ -100,6 +107,12 @@ def _start(dataset: Dataset, counts: weights.ClassCounts) -> None:
     data = None if dataset is session.toy_dataset() else f"{dataset.name}, uploaded to the page"
     subject = compare.TrainingData.of(dataset, counts)
     state[JOB] = ComparisonJob(plan, subject, plan.command(), data, capacity.slots(), capacity.session_id()).start()
+
+
+def _heartbeat(job: ComparisonJob) -> None:
+    job.seen()
+    if not job.running:
+        st.rerun()  # the whole page: the fragment stops ticking
 
 
 def _progress(job: ComparisonJob) -> None:

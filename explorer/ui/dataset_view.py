@@ -3,6 +3,8 @@ under every scheme, all measured from the training masks (void pixels left out, 
 
 from __future__ import annotations
 
+from html import escape
+
 import numpy as np
 import pandas as pd
 import streamlit as st
@@ -20,23 +22,39 @@ def enlarge(image: np.ndarray, target: int = 192) -> np.ndarray:
     return np.repeat(np.repeat(image, factor, axis=0), factor, axis=1)
 
 
+def class_strip(dataset: Dataset, counts: weights.ClassCounts) -> None:
+    """One line for the live view: the dataset, and each class's colour and share of the training
+    pixels. Needs no TensorFlow, so it shows before the runs are built. The names may be the user's
+    (HTML is allowed here for the colours), so they are escaped."""
+    shares = " · ".join(
+        f'<span style="color:{escape(colour)}">■</span> {escape(name)} {100 * share:.{1 if share >= 0.01 else 2}f} %'
+        for name, colour, share in zip(dataset.class_names, dataset.class_colors, counts.frequencies)
+    )
+    with st.container(key="class_strip"):
+        st.markdown(
+            f"**{escape(dataset.name)}** ({len(dataset.train_images)} training, {len(dataset.val_images)} validation images), "
+            f"% of training pixels: {shares}",
+            unsafe_allow_html=True,
+        )
+
+
 def show(dataset: Dataset, counts: weights.ClassCounts) -> None:
-    with st.expander(f"Dataset: {dataset.name} — {len(dataset.train_images)} training and {len(dataset.val_images)} validation images", expanded=True):
-        images, masks = st.columns(2)
-        chosen = range(PREVIEW_COUNT)
-        images.image([enlarge(_to_uint8(dataset.train_images[i])) for i in chosen], caption=[f"image {i}" for i in chosen], width=110)
-        masks.image([enlarge(plots.colorize(dataset.train_masks[i], dataset.class_colors, dataset.ignore_index)) for i in chosen], caption=[f"mask {i}" for i in chosen], width=110)
-        if dataset.ignore_index is not None:
-            st.caption(
-                f"{training_void(dataset)} Void pixels (white) count in no loss, metric, class share or weight: the shares and "
-                "weights below are of the other pixels."
-            )
-        left, right = st.columns([3, 2])
-        image_share = counts.images_containing / max(counts.num_images, 1)
-        left.plotly_chart(plots.class_frequencies(dataset.class_names, dataset.class_colors, counts.frequencies, image_share), key="class_frequencies")
-        right.dataframe(class_table(dataset, counts), hide_index=True)
-        st.caption("Class weights under every scheme, counted over the whole training set:")
-        st.dataframe(weights_frame(dataset, counts))
+    st.subheader(f"{dataset.name}: {len(dataset.train_images)} training and {len(dataset.val_images)} validation images")
+    images, masks = st.columns(2)
+    chosen = range(PREVIEW_COUNT)
+    images.image([enlarge(_to_uint8(dataset.train_images[i])) for i in chosen], caption=[f"image {i}" for i in chosen], width=110)
+    masks.image([enlarge(plots.colorize(dataset.train_masks[i], dataset.class_colors, dataset.ignore_index)) for i in chosen], caption=[f"mask {i}" for i in chosen], width=110)
+    if dataset.ignore_index is not None:
+        st.caption(
+            f"{training_void(dataset)} Void pixels (white) count in no loss, metric, class share or weight: the shares and "
+            "weights below are of the other pixels."
+        )
+    left, right = st.columns([3, 2])
+    image_share = counts.images_containing / max(counts.num_images, 1)
+    left.plotly_chart(plots.class_frequencies(dataset.class_names, dataset.class_colors, counts.frequencies, image_share), key="class_frequencies")
+    right.dataframe(class_table(dataset, counts), hide_index=True)
+    st.caption("Class weights under every scheme, counted over the whole training set:")
+    st.dataframe(weights_frame(dataset, counts))
 
 
 def void_share(void: int, total: int) -> str:

@@ -22,6 +22,8 @@ from explorer.training import Run
 from explorer.ui import session
 
 RESOLUTION = 101
+LIVE_RESOLUTION = 51  # the live view's small planes: a quarter of the points to send on every redraw
+CLASS_KEY = "surfaces_class"
 REFRESH_SECONDS = 10.0  # while training: paths and maps follow the weights this often (each refresh delays a tick)
 LANDSCAPE_IMAGES = 16  # the fixed validation batch of the landscape: the first 16 images
 LANDSCAPE_SEED = 0  # one seed for the directions of every run
@@ -33,7 +35,6 @@ SYMBOLS = {"alpha": "α", "beta": "β", "gamma": "γ", "smooth": "s", "r": "r", 
 def show(dataset: Dataset, counts: weights.ClassCounts) -> None:
     """The whole section (call it after the training section): three tabs, each its own fragment,
     so a widget in one reruns only that tab."""
-    st.header("Surfaces")
     refresh = REFRESH_SECONDS if session.worker().busy else None
     views, pixel_maps, landscape = st.tabs(["Pixel and plane views", "Per-pixel maps", "Loss landscape"])
     # Keyed, so a widget elsewhere can rerun one of them from its callback (st.rerun(key)).
@@ -51,20 +52,54 @@ def _views(dataset: Dataset, counts: weights.ClassCounts) -> None:
         st.info("No runs yet: choose the runs' losses in the sidebar.")
         return
     shares = np.asarray(counts.frequencies, dtype=np.float64)
-    valid = [c for c in range(len(shares)) if 0 < shares[c] < 1]
+    valid = _plane_classes(shares)
     if not valid:
         st.warning("Every class is either absent or covers every pixel: there is no class to draw a plane for.")
         return
-    rarest = min(valid, key=lambda c: shares[c])
     class_index = st.selectbox(
         "Class",
         valid,
-        index=valid.index(rarest),
+        index=valid.index(plane_class(dataset, counts)),
         format_func=lambda c: f"{dataset.class_names[c]} ({100 * shares[c]:.2f} % of training pixels)",
-        key="surfaces_class",
-        help="Defaults to the rarest class. Its share is measured over the whole training set.",
+        key=CLASS_KEY,
+        persist_state="page",
+        help="Defaults to the rarest class. Its share is measured over the whole training set. The live view's planes follow it.",
     )
     _pixel_and_plane(runs, dataset, shares, class_index)
+
+
+def _plane_classes(shares: np.ndarray) -> list[int]:
+    """The classes a plane can be drawn for: present, and not everywhere."""
+    return [c for c in range(len(shares)) if 0 < shares[c] < 1]
+
+
+def plane_class(dataset: Dataset, counts: weights.ClassCounts) -> int:
+    """The class whose plane the page shows: the one chosen in this section, else the rarest (0 if
+    no class can have a plane)."""
+    valid = _plane_classes(np.asarray(counts.frequencies, dtype=np.float64))
+    chosen = st.session_state.get(CLASS_KEY)
+    if chosen in valid:
+        return chosen
+    return min(valid, key=lambda c: counts.frequencies[c]) if valid else 0
+
+
+def _b_scale(fraction: float, class_index: int) -> str:
+    """The plane's b axis: the toggle of this section, logarithmic by default for a class under 10 %."""
+    return "log" if st.session_state.get(f"surfaces_log_b_{class_index}", fraction < 0.1) else "linear"
+
+
+def live_plane(run: Run, dataset: Dataset, counts: weights.ClassCounts, class_index: int):
+    """The run's loss plane for one class with its route, small and coarse for the live view; None
+    when no class can have a plane."""
+    shares = np.asarray(counts.frequencies, dtype=np.float64)
+    fraction = float(shares[class_index])
+    if not 0 < fraction < 1:
+        return None
+    planes = _planes(run.loss.loss_id, params_key(run.loss), fraction, class_index, tuple(float(s) for s in shares), LIVE_RESOLUTION, _b_scale(fraction, class_index), run.loss)
+    path, steps = _path(run, class_index)
+    layout = surfaces.image_layout(fraction, class_index)
+    title = f"loss of {dataset.class_names[class_index]}"
+    return surface_plots.loss_plane(planes.a, planes.b, planes.values, title, path, steps, log=True, b_equal=layout.share / (1 - layout.share), compact=True)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -84,7 +119,7 @@ def describe(loss: losses.SegLoss) -> str:
     return loss.spec.name + (f" ({', '.join(parts)})" if parts else "")
 
 
-def _params_key(loss: losses.SegLoss) -> tuple:
+def params_key(loss: losses.SegLoss) -> tuple:
     return tuple(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in loss.params.items()))
 
 
@@ -114,8 +149,8 @@ def _pixel_and_plane(runs: dict[str, Run], dataset: Dataset, shares: np.ndarray,
     st.subheader("The pixel view")
     curves = {}
     for label, run in runs.items():
-        curves[f"{label}: {describe(run.loss)}"] = _curve(run.loss.loss_id, _params_key(run.loss), fraction, class_index, share_key, run.loss)
-    log_loss = st.toggle("Log scale for the loss", False, key="surfaces_curve_log", help="Useful when one loss (a heavily weighted one) dwarfs the others.")
+        curves[f"{label}: {describe(run.loss)}"] = _curve(run.loss.loss_id, params_key(run.loss), fraction, class_index, share_key, run.loss)
+    log_loss = st.toggle("Log scale for the loss", False, key="surfaces_curve_log", persist_state="page", help="Useful when one loss (a heavily weighted one) dwarfs the others.")
     st.plotly_chart(surface_plots.pixel_curves(curves, log_loss=log_loss), key="surfaces_pixel_curves")
     st.caption(
         f"Loss and gradient of a pixel of **{name}** against the probability p_t its true class gets. Pixel-wise losses "
@@ -128,9 +163,9 @@ def _pixel_and_plane(runs: dict[str, Run], dataset: Dataset, shares: np.ndarray,
 
     st.subheader("The plane view")
     left, right = st.columns(2)
-    log = left.toggle("Log colour scale for the loss", True, key="surfaces_log", help="Off: linear colours, with the contour levels labelled.")
+    log = left.toggle("Log colour scale for the loss", True, key="surfaces_log", persist_state="page", help="Off: linear colours, with the contour levels labelled.")
     b_scale = "log" if right.toggle(
-        "Logarithmic b axis", fraction < 0.1, key=f"surfaces_log_b_{class_index}",
+        "Logarithmic b axis", fraction < 0.1, key=f"surfaces_log_b_{class_index}", persist_state="page",
         help=f"b from {surfaces.B_LOG_MIN:g} to 1. For a rare class the false alarms that matter are a tiny share of the other pixels: "
         "at b = share·(1−share)⁻¹ the false alarms are as many as the class's pixels.",
     ) else "linear"
@@ -144,7 +179,7 @@ def _pixel_and_plane(runs: dict[str, Run], dataset: Dataset, shares: np.ndarray,
         "gradient planes of all runs share one."
     )
     b_equal = layout.share / (1 - layout.share)
-    all_planes = {label: _planes(run.loss.loss_id, _params_key(run.loss), fraction, class_index, share_key, RESOLUTION, b_scale, run.loss) for label, run in runs.items()}
+    all_planes = {label: _planes(run.loss.loss_id, params_key(run.loss), fraction, class_index, share_key, RESOLUTION, b_scale, run.loss) for label, run in runs.items()}
     zrange = surface_plots.gradient_range([a for p in all_planes.values() for a in (p.missed, p.false_alarm)])
     columns = st.columns(len(runs))
     for column, (label, run) in zip(columns, runs.items()):
@@ -192,7 +227,7 @@ def _pixel_and_plane(runs: dict[str, Run], dataset: Dataset, shares: np.ndarray,
 def pixel_maps_panel(runs: dict[str, Run], dataset: Dataset, image_index: int, *, key_prefix: str = "surfaces_maps") -> None:
     """Per-pixel loss and gradient maps of every run on one validation image, side by side.
     Callable from anywhere (for example the live training fragment)."""
-    shared = st.checkbox("One colour scale for all runs", True, key=f"{key_prefix}_shared", help="Off: each map on its own scale.")
+    shared = st.checkbox("One colour scale for all runs", True, key=f"{key_prefix}_shared", persist_state="page", help="Off: each map on its own scale.")
     image, mask = dataset.val_images[image_index], dataset.val_masks[image_index]
     results = {label: _maps_of(label, run, image, mask, image_index) for label, run in runs.items()}
     loss_range = gradient_range = None
@@ -219,7 +254,7 @@ def pixel_maps_panel(runs: dict[str, Run], dataset: Dataset, image_index: int, *
 
 def _maps_of(label: str, run: Run, image, mask, image_index: int) -> maps.PixelMaps:
     store = st.session_state.setdefault("surfaces_maps_cache", {})
-    key = (id(run.model), id(run.loss), _params_key(run.loss), run.state.step, image_index)
+    key = (id(run.model), id(run.loss), params_key(run.loss), run.state.step, image_index)
     cached = store.get(label)
     if cached is not None and cached[0] == key:
         return cached[1]
@@ -254,8 +289,8 @@ def _landscape(dataset: Dataset) -> None:
     )
     job = st.session_state.get("landscape_job")
     left, middle, right, _ = st.columns([2, 2, 3, 1])
-    steps = left.select_slider("Grid", (11, 21, 31), value=21, key="landscape_steps", format_func=lambda n: f"{n}×{n}", disabled=job is not None)
-    span = middle.select_slider("Span (±)", (0.25, 0.5, 1.0, 2.0), value=1.0, key="landscape_span", disabled=job is not None)
+    steps = left.select_slider("Grid", (11, 21, 31), value=21, key="landscape_steps", format_func=lambda n: f"{n}×{n}", disabled=job is not None, persist_state="page")
+    span = middle.select_slider("Span (±)", (0.25, 0.5, 1.0, 2.0), value=1.0, key="landscape_span", disabled=job is not None, persist_state="page")
     with right:
         start, cancel = st.columns(2)
     start.button("Compute", icon=":material/landscape:", key="landscape_start", on_click=_start_landscape, args=(int(steps), float(span)), disabled=job is not None, help="Compute every run's landscape")

@@ -1,6 +1,7 @@
-"""Train / Pause / Step / Reset, and the live part of the page: the session's worker
-(explorer/live.py) trains the runs, and a fragment redraws their curves and the per-class maps of
-a chosen validation image on a timer while it does."""
+"""Train / Pause / Step / Reset, the progress line, and the live view: the session's worker
+(explorer/live.py) trains the runs, and fragments redraw the progress and the live view (curves,
+each run's prediction and per-class maps of a chosen validation image, and its plane) on a timer
+while it does."""
 
 from __future__ import annotations
 
@@ -12,16 +13,24 @@ import pandas as pd
 import streamlit as st
 from PIL import Image
 
-from explorer import metrics, plots
+from explorer import metrics, plots, weights
 from explorer.data import Dataset
 from explorer.live import Plan
 from explorer.training import Run
-from explorer.ui import capacity, session
+from explorer.ui import capacity, session, surfaces_view
 from explorer.ui.dataset_view import enlarge
 from explorer.ui.sidebar import TrainingSettings
 
 TRACE_AHEAD_VARIABLE = "EXPLORER_TRACE_AHEAD"
-REDRAW_SECONDS = 1.0  # the page redraws the runs this often while the worker trains them
+REDRAW_SECONDS = 1.0  # the live view redraws the runs this often while the worker trains them
+STATUS_SECONDS = 1.0  # the progress line this often
+# Each run's maps and plane change only at a validation (every 20 steps by default, seconds apart):
+# redrawn less often, they leave the CPU to training (Chromium draws on the same cores).
+PANELS_SECONDS = 3.0
+# The live view's sizes, chosen so the curves, every run's maps and its plane share a 1440×900 screen.
+CURVES_HEIGHT = 200
+PREDICTION_WIDTH = 96
+OUTCOME_WIDTH = 48
 STEP_WAIT_SECONDS = 120  # the run after a Step click waits this long for its steps (the first traces the step)
 
 
@@ -29,15 +38,18 @@ def _plan(settings: TrainingSettings) -> Plan:
     return Plan(settings.max_steps, settings.steps_per_tick, settings.evaluate_every)
 
 
-def controls(settings: TrainingSettings) -> None:
+def controls(settings: TrainingSettings):
+    """Train / Pause, Step, Reset, above every section. Returns the place beside them for
+    :func:`status`, which the page fills once the runs match the sidebar."""
     worker = session.worker()
-    start, step, reset, _ = st.columns([1, 1, 1, 5])
+    start, step, reset, progress = st.columns([1, 1, 1, 6], vertical_alignment="center")
     if worker.training:
         start.button("Pause", icon=":material/pause:", key="pause", on_click=_pause, width="stretch")
     else:
         start.button("Train", icon=":material/play_arrow:", key="train", type="primary", on_click=_start, args=(settings,), width="stretch")
     step.button(f"Step +{settings.steps_per_tick}", icon=":material/skip_next:", key="step", on_click=_step, args=(settings,), disabled=worker.training, width="stretch")
     reset.button("Reset", icon=":material/restart_alt:", key="reset", on_click=_reset, width="stretch")
+    return progress
 
 
 def _each_run(action) -> None:
@@ -68,29 +80,21 @@ def _reset() -> None:
     _each_run(Run.reset)
 
 
-def live(dataset: Dataset, settings: TrainingSettings) -> None:
+def status(place, settings: TrainingSettings) -> None:
+    """The progress line and what the worker has to say, in `place` (beside the buttons, on every
+    section): a fragment that redraws while the worker is busy (it also tells the worker that a
+    page still reads it). Called after session.sync_runs, so it shows the runs as they now are."""
     worker = session.worker()
     worker.replan(_plan(settings))
     if st.session_state.pop("stepped", False):
         # A Step is short: its result shows in this very run, unless the session waits for a slot.
         with st.spinner(f"Training {settings.steps_per_tick} steps…", show_time=True):
             worker.wait_for_steps(STEP_WAIT_SECONDS)
-    # Outside the fragment: moving it reruns the page, so the surfaces' per-pixel maps of the
-    # same image follow.
-    image_index = st.slider("Validation image", 0, len(dataset.val_images) - 1, 0, key="val_image")
-    st.fragment(_live, run_every=REDRAW_SECONDS if worker.busy else None)(dataset, settings, image_index)
+    with place:
+        st.fragment(_status, run_every=STATUS_SECONDS if worker.busy else None)(settings)
 
 
-def warm_up() -> None:
-    """Called at the end of the page: the runs' train steps are traced in the background while the
-    user reads it, so Train starts training at once. EXPLORER_TRACE_AHEAD=0 turns it off (the test
-    suite's in-process pages, which mostly never train: each trace costs seconds of CPU)."""
-    if os.environ.get(TRACE_AHEAD_VARIABLE, "1").strip() != "0":
-        session.worker().warm_up()
-
-
-def _live(dataset: Dataset, settings: TrainingSettings, image_index: int) -> None:
-    """Draws the runs' latest states; the worker trains them meanwhile."""
+def _status(settings: TrainingSettings) -> None:
     worker = session.worker()
     worker.seen()
     full_run = session.is_full_run()
@@ -102,33 +106,88 @@ def _live(dataset: Dataset, settings: TrainingSettings, image_index: int) -> Non
             "queue) and starts by itself when one pauses or finishes.",
             icon=":material/hourglass_top:",
         )
-    elif worker.busy and all(r.state.step == 0 for r in runs.values()):
-        st.info("Compiling the training step (first steps only)…", icon=":material/hourglass_top:")
     if worker.error:
         st.error(
             f"Training stopped: {worker.error}. The runs keep the steps they took. Press Train to go on, or Reset.",
             icon=":material/error:",
         )
-    _progress(runs, dataset, settings)
-    states = {label: run.state for label, run in runs.items()}
-    curves = _memo("curves", (dataset, *states, *states.values()), lambda: plots.training_curves(states, dataset.class_names, dataset.class_colors))
-    st.plotly_chart(curves, key="curves")
-    _maps(runs, dataset, image_index)
+    compiling = bool(worker.busy and not worker.place and runs and all(r.state.step == 0 for r in runs.values()))
+    _progress(runs, settings, compiling)
     if not full_run and not worker.busy:
         st.rerun()  # the worker is done: the whole page, so the Train button comes back and ticking stops
 
 
+def live(dataset: Dataset, counts: weights.ClassCounts, slider_column) -> None:
+    """The live view: the curves, and for each run its prediction, per-class maps and the plane of
+    one class with the run's path, sized to share a 1440×900 screen. A fragment redraws it while the
+    worker trains. The validation image's slider goes in `slider_column`."""
+    worker = session.worker()
+    # Outside the fragment: moving it reruns the page, so the surfaces' per-pixel maps of the
+    # same image follow. Kept while another section is open (the surfaces read it).
+    with slider_column:
+        image_index = st.slider("Validation image", 0, len(dataset.val_images) - 1, 0, key="val_image", persist_state="page")
+    st.fragment(_curves, run_every=REDRAW_SECONDS if worker.busy else None)(dataset)
+    st.fragment(_panels, run_every=PANELS_SECONDS if worker.busy else None)(dataset, counts, image_index)
+
+
+def warm_up() -> None:
+    """Called at the end of the page: the runs' train steps are traced in the background while the
+    user reads it, so Train starts training at once. EXPLORER_TRACE_AHEAD=0 turns it off (the test
+    suite's in-process pages, which mostly never train: each trace costs seconds of CPU)."""
+    if os.environ.get(TRACE_AHEAD_VARIABLE, "1").strip() != "0":
+        session.worker().warm_up()
+
+
+def _curves(dataset: Dataset) -> None:
+    """The runs' curves as trained so far; the worker trains them meanwhile."""
+    runs = dict(session.runs())
+    if not runs:
+        return
+    states = {label: run.state for label, run in runs.items()}
+    curves = _memo("curves", (dataset, *states, *states.values()), lambda: plots.training_curves(states, dataset.class_names, dataset.class_colors, height=CURVES_HEIGHT))
+    st.plotly_chart(curves, key="curves")
+
+
+def _panels(dataset: Dataset, counts: weights.ClassCounts, image_index: int) -> None:
+    """Each run's latest validation snapshot: its prediction, outcome maps and plane."""
+    runs = dict(session.runs())
+    if not runs:
+        return
+    plane_class = surfaces_view.plane_class(dataset, counts)
+    shared, *columns = st.columns([1] + [4] * len(runs))
+    with shared, st.container(key="live_image"):  # the same for every run
+        images = _memo("validation image", (dataset, image_index), lambda: _validation_image(dataset, image_index))
+        st.image(images, caption=["image", "truth"], width=PREDICTION_WIDTH)
+    for column, (label, run) in zip(columns, runs.items()):
+        with column:
+            _run_panel(label, run, dataset, counts, image_index, plane_class)
+    truth = dataset.val_masks[image_index]
+    shrunk = f" Probability heatmaps wider than {plots.HEATMAP_SIDE} pixels show each block's largest value." if max(truth.shape) > plots.HEATMAP_SIDE else ""
+    st.caption(
+        "Per-class outcome maps: " + " · ".join(f"{outcome}: {colour}" for outcome, colour in zip(plots.OUTCOME_COLORS, ("green", "red", "blue", "light grey")))
+        + f". The plane: the loss of {dataset.class_names[plane_class]} over a (its share found) and b (its share falsely "
+        "claimed), with the run's route on the validation set (circle: first, star: latest); the Surfaces section explains it "
+        "and lets you pick another class." + shrunk
+    )
+    st.caption(_memo("baseline", (dataset,), lambda: _all_background_caption(dataset)))
+
+
 def _memo(name: str, key: tuple, build):
     """`build()`, or what it returned last time for `name` if every item of `key` is the very same
-    object as then. The runs' states are immutable and replaced whole, so a redraw while nothing
-    was trained (tracing, waiting for a slot) rebuilds no figure and encodes no image."""
+    object as then (or an equal plain value). The runs' states are immutable and replaced whole, so
+    a redraw while nothing was trained (tracing, waiting for a slot) rebuilds no figure and encodes
+    no image."""
     store = st.session_state.setdefault("live_memo", {})
     kept = store.get(name)
-    if kept is not None and len(kept[0]) == len(key) and all(a is b for a, b in zip(kept[0], key)):
+    if kept is not None and len(kept[0]) == len(key) and all(_same(a, b) for a, b in zip(kept[0], key)):
         return kept[1]
     value = build()
     store[name] = (key, value)
     return value
+
+
+def _same(a, b) -> bool:
+    return a is b or (type(a) in (str, int, float, tuple) and type(a) is type(b) and a == b)
 
 
 def _all_background_caption(dataset: Dataset) -> str:
@@ -142,13 +201,14 @@ def _all_background_caption(dataset: Dataset) -> str:
     )
 
 
-def _progress(runs: dict[str, Run], dataset: Dataset, settings: TrainingSettings) -> None:
-    step = min(r.state.step for r in runs.values())
+def _progress(runs: dict[str, Run], settings: TrainingSettings, compiling: bool) -> None:
+    step = min((r.state.step for r in runs.values()), default=0)
     seconds = sum(r.state.seconds_training for r in runs.values())
     total = sum(r.state.step for r in runs.values())
     rate = f" · {total / seconds:.0f} steps/s over all runs" if seconds else ""
+    if compiling:
+        rate = " · compiling the training step (first steps only)…"
     st.progress(min(step / settings.max_steps, 1.0), text=f"Step {step} of {settings.max_steps}{rate}")
-    st.caption(_memo("baseline", (dataset,), lambda: _all_background_caption(dataset)))
     for label, run in runs.items():
         if run.state.halted:
             st.error(f"Run {label}: {run.state.halted}")
@@ -160,42 +220,52 @@ def _png(image: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
-def _panel(latest, dataset: Dataset, image_index: int) -> dict:
-    """What a run's column shows of one validation snapshot, built once per snapshot and image."""
-    truth = dataset.val_masks[image_index]
+def _validation_image(dataset: Dataset, image_index: int) -> list[bytes]:
     image = (np.clip(dataset.val_images[image_index], 0, 1) * 255).astype(np.uint8)
-    probabilities = latest.probabilities[image_index]
-    prediction = probabilities.argmax(-1)
+    return [_png(image), _png(plots.colorize(dataset.val_masks[image_index], dataset.class_colors, dataset.ignore_index))]
+
+
+def _outcomes(latest, dataset: Dataset, image_index: int) -> dict:
+    """The PNGs of a run's prediction and per-class outcome maps for one validation snapshot,
+    encoded once per snapshot and image."""
+    truth = dataset.val_masks[image_index]
+    prediction = latest.probabilities[image_index].argmax(-1)
     return {
-        "images": [_png(image), _png(plots.colorize(truth, dataset.class_colors, dataset.ignore_index)), _png(plots.colorize(prediction, dataset.class_colors))],
-        "probabilities": plots.probability_maps(probabilities, dataset.class_names, "Probability per class"),
+        "prediction": _png(plots.colorize(prediction, dataset.class_colors)),
         "outcomes": [_png(plots.outcome_map(truth, prediction, c)) for c in range(dataset.num_classes)],
-        "metrics": metrics_table(latest.scores, dataset.class_names),
-        "confusion": plots.confusion_heatmap(latest.scores.normalized_confusion, dataset.class_names, "Confusion (rows: truth)"),
     }
 
 
-def _maps(runs: dict[str, Run], dataset: Dataset, image_index: int) -> None:
-    columns = st.columns(len(runs))
-    for column, (label, run) in zip(columns, runs.items()):
-        latest = run.state.latest
-        with column:
-            st.subheader(f"Run {label}: {run.loss.loss_id}")
-            if latest is None or latest.probabilities is None:
-                st.info("No validation snapshot yet: press Train or Step.")
-                continue
-            scores = latest.scores
-            st.caption(f"step {latest.step} · mean IoU {scores.mean_iou:.3f} · pixel accuracy {scores.pixel_accuracy:.3f}")
-            panel = _memo(f"panel {label}", (latest, dataset, image_index), lambda: _panel(latest, dataset, image_index))
-            st.image(panel["images"], caption=["image", "truth", "prediction"], width=120)
-            st.plotly_chart(panel["probabilities"], key=f"probs_{label}")
-            st.image(panel["outcomes"], caption=list(dataset.class_names), width=90)
-            with st.expander("Validation metrics per class"):
-                st.dataframe(panel["metrics"])
-                st.plotly_chart(panel["confusion"], key=f"confusion_{label}")
-    truth = dataset.val_masks[image_index]
-    shrunk = f" Probability heatmaps wider than {plots.HEATMAP_SIDE} pixels show each block's largest value." if max(truth.shape) > plots.HEATMAP_SIDE else ""
-    st.caption("Per-class outcome maps: " + " · ".join(f"{outcome}: {colour}" for outcome, colour in zip(plots.OUTCOME_COLORS, ("green", "red", "blue", "light grey"))) + shrunk)
+def _run_panel(label: str, run: Run, dataset: Dataset, counts: weights.ClassCounts, image_index: int, plane_class: int) -> None:
+    latest = run.state.latest
+    ready = latest is not None and latest.probabilities is not None
+    scores = f" · step {latest.step} · mean IoU {latest.scores.mean_iou:.3f} · pixel accuracy {latest.scores.pixel_accuracy:.3f}" if ready else ""
+    st.markdown(f"**Run {label}: {run.loss.loss_id}** :small[{scores.removeprefix(' · ')}]")
+    maps, plane = st.columns([1, 1])
+    with maps, st.container(key=f"live_maps_{label}"):
+        if not ready:
+            st.info("No validation snapshot yet: press Train or Step.")
+        else:
+            images = _memo(f"outcomes {label}", (latest, dataset, image_index), lambda: _outcomes(latest, dataset, image_index))
+            st.image(images["prediction"], caption="prediction", width=PREDICTION_WIDTH)
+            st.image(images["outcomes"], caption=list(dataset.class_names), width=OUTCOME_WIDTH)
+    with plane:
+        last = run.state.evaluations[-1] if run.state.evaluations else None
+        figure = _memo(f"plane {label}", (run.loss, surfaces_view.params_key(run.loss), plane_class, last, dataset), lambda: surfaces_view.live_plane(run, dataset, counts, plane_class))
+        if figure is None:
+            st.caption("Every class is either absent or covers every pixel: no plane to draw.")
+        else:
+            st.plotly_chart(figure, key=f"live_plane_{label}")
+    key = f"live_more_{label}"
+    # An expander has no persist_state: its open state is kept by hand, so it stays open while
+    # another section is open (and the expander is not drawn).
+    more = st.expander("Probabilities, metrics and confusion", key=key, expanded=st.session_state.get(f"{key}_open", False), on_change="rerun")
+    st.session_state[f"{key}_open"] = more.open
+    if ready and more.open:  # drawn only when opened: it is most of a redraw's bytes
+        with more:
+            st.plotly_chart(plots.probability_maps(latest.probabilities[image_index], dataset.class_names, "Probability per class"), key=f"probs_{label}")
+            st.dataframe(metrics_table(latest.scores, dataset.class_names))
+            st.plotly_chart(plots.confusion_heatmap(latest.scores.normalized_confusion, dataset.class_names, "Confusion (rows: truth)"), key=f"confusion_{label}")
 
 
 def metrics_table(scores, class_names) -> pd.DataFrame:

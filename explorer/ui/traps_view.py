@@ -56,7 +56,6 @@ def _sigmoid(name: str, _dataset: Dataset, seed: int):
 
 
 def show(dataset: Dataset) -> None:
-    st.header("Traps")
     st.caption(
         "The mistakes people copy from blog posts, each reproduced now with the installed Keras and this "
         "app's losses, and each with its fix beside it."
@@ -111,11 +110,11 @@ def _per_batch_tab(dataset: Dataset) -> None:
     )
     left, middle, right, button = st.columns([2, 1, 1, 1], vertical_alignment="bottom")
     loss_id = left.selectbox(
-        "Weights drive", traps.PER_BATCH_LOSSES, key="trap_batch_loss",
+        "Weights drive", traps.PER_BATCH_LOSSES, key="trap_batch_loss", persist_state="page",
         format_func=lambda i: {"dice": "Dice (class mean Σw·L/Σw)", "weighted_ce": "weighted cross-entropy"}[i],
     )
-    batch_size = middle.selectbox("Batch size", (1, 2, 4, 8), index=1, key="trap_batch_size")
-    seed = right.number_input("Seed", 0, 99, 0, key="trap_batch_seed")
+    batch_size = middle.selectbox("Batch size", (1, 2, 4, 8), index=1, key="trap_batch_size", persist_state="page")
+    seed = right.number_input("Seed", 0, 99, 0, key="trap_batch_seed", persist_state="page")
     if button.button("Reproduce", key="trap_batch_run", icon=":material/play_arrow:"):
         st.session_state.trap_batch_args = (loss_id, int(batch_size), int(seed))
     args = st.session_state.get("trap_batch_args")
@@ -306,7 +305,7 @@ def _sigmoid_tab(dataset: Dataset) -> None:
         "exclusive classes: softmax cross-entropy."
     )
     left, button = st.columns([1, 4], vertical_alignment="bottom")
-    seed = left.number_input("Seed", 0, 99, 0, key="trap_sigmoid_seed")
+    seed = left.number_input("Seed", 0, 99, 0, key="trap_sigmoid_seed", persist_state="page")
     if button.button("Reproduce", key="trap_sigmoid_run", icon=":material/play_arrow:"):
         st.session_state.trap_sigmoid_args = (int(seed),)
     args = st.session_state.get("trap_sigmoid_args")

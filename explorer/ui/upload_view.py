@@ -101,44 +101,43 @@ def drop_runs_on_other_data(dataset: Dataset) -> None:
 
 def show(runs: dict[str, Run]) -> None:
     state = st.session_state.setdefault(STATE, {})
-    with st.expander("Your data: masks, image–mask pairs and predictions", icon=":material/upload_file:"):
-        st.caption(
-            "Bring your own masks to see your imbalance: each class's share, the weights under every scheme and the loss "
-            "planes at your shares. Add the images to train the runs on them, or a prediction to score it under every loss. "
-            "Files are read in memory and never stored; a file that cannot be used is refused with the reason, and nothing "
-            "else on the page changes."
+    st.caption(
+        "Bring your own masks to see your imbalance: each class's share, the weights under every scheme and the loss "
+        "planes at your shares. Add the images to train the runs on them, or a prediction to score it under every loss. "
+        "Files are read in memory and never stored; a file that cannot be used is refused with the reason, and nothing "
+        "else on the page changes."
+    )
+    masks_tab, images_tab, prediction_tab = st.tabs(["Masks", "Images (train on them)", "Prediction"])
+    with masks_tab:
+        mask_files = st.file_uploader(
+            "Masks: index masks (values 0..K−1, 255 void) or RGB colour masks; several files or a zip",
+            type=list(uploads.MASK_EXTENSIONS), accept_multiple_files=True, key="upload_masks",
+            max_upload_size=uploads.MAX_UPLOAD_MB,
+            help=f"PNG, BMP or TIFF (JPEG is read with a warning: its compression corrupts labels). At most {uploads.MAX_FILES} files, "
+            f"{uploads.MAX_IMAGE_PIXELS / 1e6:.1f} megapixels each, {uploads.MAX_TOTAL_PIXELS / 1e6:.0f} million pixels in all, "
+            f"{uploads.MAX_CLASSES} classes. A zip may hold images/ and masks/ folders: both are read. Void pixels count in no "
+            f"loss, metric, class share or weight: in an 8-bit index mask, {uploads.VOID} next to class values is void (PASCAL VOC's "
+            "and Cityscapes' 'ignore'); in colour masks, tick void for a colour in the colour table.",
         )
-        masks_tab, images_tab, prediction_tab = st.tabs(["Masks", "Images (train on them)", "Prediction"])
-        with masks_tab:
-            mask_files = st.file_uploader(
-                "Masks: index masks (values 0..K−1, 255 void) or RGB colour masks; several files or a zip",
-                type=list(uploads.MASK_EXTENSIONS), accept_multiple_files=True, key="upload_masks",
-                max_upload_size=uploads.MAX_UPLOAD_MB,
-                help=f"PNG, BMP or TIFF (JPEG is read with a warning: its compression corrupts labels). At most {uploads.MAX_FILES} files, "
-                f"{uploads.MAX_IMAGE_PIXELS / 1e6:.1f} megapixels each, {uploads.MAX_TOTAL_PIXELS / 1e6:.0f} million pixels in all, "
-                f"{uploads.MAX_CLASSES} classes. A zip may hold images/ and masks/ folders: both are read. Void pixels count in no "
-                f"loss, metric, class share or weight: in an 8-bit index mask, {uploads.VOID} next to class values is void (PASCAL VOC's "
-                "and Cityscapes' 'ignore'); in colour masks, tick void for a colour in the colour table.",
-            )
-        with images_tab:
-            image_files = st.file_uploader(
-                "Images, named like their masks (0001.jpg ↔ 0001.png or 0001_mask.png); several files or a zip",
-                type=list(uploads.IMAGE_EXTENSIONS), accept_multiple_files=True, key="upload_images",
-                max_upload_size=uploads.MAX_UPLOAD_MB,
-                help="Read at their own resolution: the runs train on random crops and validate on whole images (or, if you choose, on the images resized to 64×64).",
-            )
-        with prediction_tab:
-            prediction_files = st.file_uploader(
-                "Predictions: a predicted mask, or per-class probabilities (H, W, C) as .npy; named like their masks",
-                type=list(uploads.PREDICTION_EXTENSIONS), accept_multiple_files=True, key="upload_prediction",
-                max_upload_size=uploads.MAX_UPLOAD_MB,
-                help=".npy files are read without pickle. A single prediction with a single mask are paired whatever their names.",
-            )
-        try:
-            _sections(state, runs, mask_files or [], image_files or [], prediction_files or [], masks_tab, images_tab, prediction_tab)
-        except Exception as error:  # the last guard: an upload must never break the page
-            _log.exception("upload section failed")
-            st.error(f"Your files could not be processed ({type(error).__name__}: {error}). Nothing else on the page changed; try other files, and report this if it persists.")
+    with images_tab:
+        image_files = st.file_uploader(
+            "Images, named like their masks (0001.jpg ↔ 0001.png or 0001_mask.png); several files or a zip",
+            type=list(uploads.IMAGE_EXTENSIONS), accept_multiple_files=True, key="upload_images",
+            max_upload_size=uploads.MAX_UPLOAD_MB,
+            help="Read at their own resolution: the runs train on random crops and validate on whole images (or, if you choose, on the images resized to 64×64).",
+        )
+    with prediction_tab:
+        prediction_files = st.file_uploader(
+            "Predictions: a predicted mask, or per-class probabilities (H, W, C) as .npy; named like their masks",
+            type=list(uploads.PREDICTION_EXTENSIONS), accept_multiple_files=True, key="upload_prediction",
+            max_upload_size=uploads.MAX_UPLOAD_MB,
+            help=".npy files are read without pickle. A single prediction with a single mask are paired whatever their names.",
+        )
+    try:
+        _sections(state, runs, mask_files or [], image_files or [], prediction_files or [], masks_tab, images_tab, prediction_tab)
+    except Exception as error:  # the last guard: an upload must never break the page
+        _log.exception("upload section failed")
+        st.error(f"Your files could not be processed ({type(error).__name__}: {error}). Nothing else on the page changed; try other files, and report this if it persists.")
     _follow_dataset(state)
 
 

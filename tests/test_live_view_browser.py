@@ -1,0 +1,77 @@
+"""The live view on a 1440×900 screen: while the runs train, the curves, the validation image with
+its truth, each run's prediction and per-class outcome maps, and each run's plane of the rare class
+with its route are all on screen at once, without scrolling (a user who moves γ sees the maps and
+the plane answer together)."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from browser_page import assert_no_console_errors, collect_console_errors
+
+from explorer.bench.appserver import STEP_OF_JS, TITLE
+from explorer.data import load_toy
+
+pytestmark = pytest.mark.browser
+
+WIDTH, HEIGHT = 1440, 900
+LOAD_TIMEOUT_MS = 180_000
+TRAIN_SECONDS = 300  # tracing the train steps and the first validation on a shared 2-core CPU
+DEFAULT_RUNS = ("A", "B")
+
+
+def _box(page, selector: str) -> dict:
+    locator = page.locator(selector)
+    assert locator.count() >= 1, f"{selector} is not on the page"
+    box = locator.first.bounding_box()
+    assert box is not None, f"{selector} is not drawn"
+    return box
+
+
+def _on_screen(box: dict) -> bool:
+    return box["x"] >= 0 and box["y"] >= 0 and box["x"] + box["width"] <= WIDTH + 0.5 and box["y"] + box["height"] <= HEIGHT + 0.5
+
+
+def test_curves_maps_and_planes_share_a_1440_by_900_screen_while_training(browser, streamlit_server, artifacts_dir):
+    context = browser.new_context(viewport={"width": WIDTH, "height": HEIGHT})
+    page = context.new_page()
+    errors = collect_console_errors(page)
+    try:
+        page.goto(streamlit_server.url)
+        page.locator("h1", has_text=TITLE).wait_for(timeout=LOAD_TIMEOUT_MS)
+        page.locator(".st-key-train button:enabled").wait_for(timeout=LOAD_TIMEOUT_MS)
+        page.locator(".st-key-train button").click()
+        deadline = time.monotonic() + TRAIN_SECONDS
+        evaluate_every = 20  # the sidebar's default: the first snapshot with a route after this step
+        while (page.evaluate(STEP_OF_JS) or 0) < evaluate_every + 5:
+            assert time.monotonic() < deadline, f"the runs did not reach step {evaluate_every + 5} in {TRAIN_SECONDS} s"
+            page.wait_for_timeout(500)
+        for label in DEFAULT_RUNS:  # the route has two points (steps 0 and 20): a line
+            page.locator(f".st-key-live_plane_{label} .scatterlayer .trace").first.wait_for(timeout=60_000)
+        page.screenshot(path=str(artifacts_dir / "live-view-1440x900.png"))
+
+        assert page.evaluate("() => window.scrollY") == 0
+        classes = load_toy().class_names
+        shown = {"curves": _box(page, ".st-key-curves .js-plotly-plot")}
+        images = page.locator(".st-key-live_image img")
+        assert images.count() == 2  # the validation image and its truth
+        for i in range(2):
+            shown[f"validation image {i}"] = images.nth(i).bounding_box()
+        for label in DEFAULT_RUNS:
+            maps = page.locator(f".st-key-live_maps_{label} img")
+            assert maps.count() == 1 + len(classes), f"run {label}: a prediction and one outcome map per class ({len(classes)})"
+            for i in range(maps.count()):
+                shown[f"run {label} map {i}"] = maps.nth(i).bounding_box()
+            shown[f"run {label} plane"] = _box(page, f".st-key-live_plane_{label} .js-plotly-plot")
+        off_screen = {name: box for name, box in shown.items() if box is None or not _on_screen(box)}
+        assert not off_screen, f"not within the {WIDTH}×{HEIGHT} screen: {off_screen}"
+        # Side by side, not stacked: each run's plane is to the right of its maps, runs left to right.
+        for label in DEFAULT_RUNS:
+            assert shown[f"run {label} plane"]["x"] >= shown[f"run {label} map 0"]["x"] + shown[f"run {label} map 0"]["width"]
+        assert shown["run B map 0"]["x"] > shown["run A plane"]["x"]
+        page.locator(".st-key-pause button").click()
+        page.locator(".st-key-train button").wait_for(timeout=60_000)
+        assert_no_console_errors(errors)
+    finally:
+        context.close()
