@@ -13,7 +13,7 @@ from urllib.parse import urlencode
 
 import numpy as np
 
-from explorer.bench.appserver import STEP_OF_JS, TITLE
+from explorer.bench.appserver import BUSY_STATES, RUN_DONE_JS, STEP_OF_JS, TITLE, WATCH_RUNS_JS
 from explorer.ui import sections
 
 LOAD_TIMEOUT_MS = 180_000  # first page load: TensorFlow import, dataset, building the runs (3 sessions at once)
@@ -25,7 +25,6 @@ EXCEPTION = '[data-testid="stException"]'
 # says whether a run is under way ("running", "rerunRequested", ...) or not ("notRunning").
 RUNNING = '[data-testid="stStatusWidgetRunningIcon"], [data-testid="stStatusWidgetRunningManIcon"]'
 SCRIPT_STATE_JS = "() => { const app = document.querySelector('[data-testid=\"stApp\"]'); return app ? app.getAttribute('data-test-script-state') : null; }"
-BUSY_STATES = ("initial", "running", "rerunRequested", "stopRequested")
 # The page's sections: the top-level st.tabs (key sections.KEY); sections have tabs of their own,
 # so the section tabs are those of the first tab list in it, and the open section is its panel.
 SECTIONS = f".st-key-{sections.KEY}"
@@ -110,30 +109,13 @@ def wait_idle(page, timeout_ms: int = TRAIN_TIMEOUT_MS) -> None:
     )
 
 
-# Records the app's script states from now on (window.__scriptStates): whether a run took place
-# after an action, even one over between two polls.
-_WATCH_RUNS_JS = """() => {
-  const app = document.querySelector('[data-testid="stApp"]');
-  if (window.__scriptStateObserver) window.__scriptStateObserver.disconnect();
-  const states = window.__scriptStates = [app.getAttribute('data-test-script-state')];
-  window.__scriptStateObserver = new MutationObserver(() => states.push(app.getAttribute('data-test-script-state')));
-  window.__scriptStateObserver.observe(app, {attributes: true, attributeFilter: ['data-test-script-state']});
-}"""
-# A run was under way when the watch began or started since (an action during a run goes on in
-# the same "running" state), and the app is not running now.
-_RUN_DONE_JS = f"""() => {{
-  const states = window.__scriptStates || [];
-  return states.some(s => {list(BUSY_STATES)}.includes(s)) && states[states.length - 1] === 'notRunning';
-}}"""
-
-
 def run_and_wait(page, action, timeout_ms: int = LOAD_TIMEOUT_MS) -> None:
     """`action()` (a click that reruns the page), then wait until a script run it started has ended.
     While training, a fragment's tick in flight at the action may pass for it: wait for what the
     rerun draws as well."""
-    page.evaluate(_WATCH_RUNS_JS)
+    page.evaluate(WATCH_RUNS_JS)
     action()
-    page.wait_for_function(_RUN_DONE_JS, timeout=timeout_ms, polling=100)
+    page.wait_for_function(RUN_DONE_JS, timeout=timeout_ms, polling=100)
 
 
 def section_tab(page, name: str):

@@ -42,6 +42,25 @@ STEP_OF_JS = r"""
   return m ? Number(m[1]) : null;
 }
 """
+# Whether a script run is under way: the app root's data-test-script-state (Streamlit's own
+# end-to-end tests read it). Streamlit's running icon is no use here: with toolbarMode = "minimal"
+# (.streamlit/config.toml) Streamlit 1.67 draws no top bar and never shows it.
+BUSY_STATES = ("initial", "running", "rerunRequested", "stopRequested")
+# Records the script states from now on (window.__scriptStates).
+WATCH_RUNS_JS = """() => {
+  const app = document.querySelector('[data-testid="stApp"]');
+  if (window.__scriptStateObserver) window.__scriptStateObserver.disconnect();
+  const states = window.__scriptStates = [app.getAttribute('data-test-script-state')];
+  window.__scriptStateObserver = new MutationObserver(() => states.push(app.getAttribute('data-test-script-state')));
+  window.__scriptStateObserver.observe(app, {attributes: true, attributeFilter: ['data-test-script-state']});
+}"""
+# Since the watch began a run was under way (an action during a run goes on in the same state),
+# and none is now.
+RUN_DONE_JS = f"""() => {{
+  const states = window.__scriptStates || [];
+  return states.some(s => {list(BUSY_STATES)}.includes(s)) && states[states.length - 1] === 'notRunning';
+}}"""
+
 
 
 class ServerError(RuntimeError):

@@ -32,29 +32,11 @@ from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
-from explorer.bench.appserver import APP, CHROMIUM, CHROMIUM_ARGS, STEP_OF_JS, TITLE, ServerError, start_server
+from explorer.bench.appserver import APP, BUSY_STATES, CHROMIUM, CHROMIUM_ARGS, RUN_DONE_JS, STEP_OF_JS, TITLE, WATCH_RUNS_JS, ServerError, start_server
 from explorer.bench.devices import device_kinds
 from explorer.training import Run
 
 VIEWPORT = {"width": 1440, "height": 900}
-# Whether a script run is under way: the app root's data-test-script-state (Streamlit's own
-# end-to-end tests read it). Streamlit's running icon is no use here: with toolbarMode = "minimal"
-# (.streamlit/config.toml) Streamlit 1.67 draws no top bar and never shows it.
-BUSY_STATES = ("initial", "running", "rerunRequested", "stopRequested")
-# Records the script states from now on (window.__scriptStates).
-WATCH_RUNS_JS = """() => {
-  const app = document.querySelector('[data-testid="stApp"]');
-  if (window.__scriptStateObserver) window.__scriptStateObserver.disconnect();
-  const states = window.__scriptStates = [app.getAttribute('data-test-script-state')];
-  window.__scriptStateObserver = new MutationObserver(() => states.push(app.getAttribute('data-test-script-state')));
-  window.__scriptStateObserver.observe(app, {attributes: true, attributeFilter: ['data-test-script-state']});
-}"""
-# Since the watch began a run was under way (an action during a run goes on in the same state),
-# and none is now.
-RUN_DONE_JS = f"""() => {{
-  const states = window.__scriptStates || [];
-  return states.some(s => {list(BUSY_STATES)}.includes(s)) && states[states.length - 1] === 'notRunning';
-}}"""
 IDLE_JS = f"""() => {{
   const app = document.querySelector('[data-testid="stApp"]');
   return !!app && !{list(BUSY_STATES)}.includes(app.getAttribute('data-test-script-state'));
