@@ -8,7 +8,7 @@ from __future__ import annotations
 import time
 
 import pytest
-from browser_page import assert_no_console_errors, collect_console_errors
+from browser_page import LOAD_TIMEOUT_MS, assert_no_console_errors, collect_console_errors
 
 from explorer.bench.appserver import STEP_OF_JS, TITLE
 from explorer.data import load_toy
@@ -16,7 +16,6 @@ from explorer.data import load_toy
 pytestmark = pytest.mark.browser
 
 WIDTH, HEIGHT = 1440, 900
-LOAD_TIMEOUT_MS = 180_000
 TRAIN_SECONDS = 300  # tracing the train steps and the first validation on a shared 2-core CPU
 DEFAULT_RUNS = ("A", "B")
 

@@ -116,9 +116,7 @@ def _heartbeat(job: ComparisonJob) -> None:
 
 
 def _progress(job: ComparisonJob) -> None:
-    job.seen()
-    if not job.running:
-        st.rerun()  # the whole page: the results take this place and the fragment stops ticking
+    _heartbeat(job)  # at the end, the whole page: the results take this place
     if job.cancelling:
         st.info("Cancelling: the run in progress stops at its next validation; the finished runs are kept.", icon=":material/cancel:")
     elif job.place:

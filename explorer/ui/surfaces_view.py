@@ -24,6 +24,7 @@ from explorer.ui import session
 RESOLUTION = 101
 LIVE_RESOLUTION = 51  # the live view's small planes: a quarter of the points to send on every redraw
 CLASS_KEY = "surfaces_class"
+LOG_B_BELOW = 0.1  # a class under this share of the pixels gets a logarithmic b axis by default
 REFRESH_SECONDS = 10.0  # while training: paths and maps follow the weights this often (each refresh delays a tick)
 LANDSCAPE_IMAGES = 16  # the fixed validation batch of the landscape: the first 16 images
 LANDSCAPE_SEED = 0  # one seed for the directions of every run
@@ -59,7 +60,7 @@ def _views(dataset: Dataset, counts: weights.ClassCounts) -> None:
     class_index = st.selectbox(
         "Class",
         valid,
-        index=valid.index(plane_class(dataset, counts)),
+        index=valid.index(plane_class(counts)),
         format_func=lambda c: f"{dataset.class_names[c]} ({100 * shares[c]:.2f} % of training pixels)",
         key=CLASS_KEY,
         persist_state="page",
@@ -73,7 +74,7 @@ def _plane_classes(shares: np.ndarray) -> list[int]:
     return [c for c in range(len(shares)) if 0 < shares[c] < 1]
 
 
-def plane_class(dataset: Dataset, counts: weights.ClassCounts) -> int:
+def plane_class(counts: weights.ClassCounts) -> int:
     """The class whose plane the page shows: the one chosen in this section, else the rarest (0 if
     no class can have a plane)."""
     valid = _plane_classes(np.asarray(counts.frequencies, dtype=np.float64))
@@ -85,7 +86,7 @@ def plane_class(dataset: Dataset, counts: weights.ClassCounts) -> int:
 
 def _b_scale(fraction: float, class_index: int) -> str:
     """The plane's b axis: the toggle of this section, logarithmic by default for a class under 10 %."""
-    return "log" if st.session_state.get(f"surfaces_log_b_{class_index}", fraction < 0.1) else "linear"
+    return "log" if st.session_state.get(f"surfaces_log_b_{class_index}", fraction < LOG_B_BELOW) else "linear"
 
 
 def live_plane(run: Run, dataset: Dataset, counts: weights.ClassCounts, class_index: int):
@@ -165,7 +166,7 @@ def _pixel_and_plane(runs: dict[str, Run], dataset: Dataset, shares: np.ndarray,
     left, right = st.columns(2)
     log = left.toggle("Log colour scale for the loss", True, key="surfaces_log", persist_state="page", help="Off: linear colours, with the contour levels labelled.")
     b_scale = "log" if right.toggle(
-        "Logarithmic b axis", fraction < 0.1, key=f"surfaces_log_b_{class_index}", persist_state="page",
+        "Logarithmic b axis", fraction < LOG_B_BELOW, key=f"surfaces_log_b_{class_index}", persist_state="page",
         help=f"b from {surfaces.B_LOG_MIN:g} to 1. For a rare class the false alarms that matter are a tiny share of the other pixels: "
         "at b = share·(1−share)⁻¹ the false alarms are as many as the class's pixels.",
     ) else "linear"

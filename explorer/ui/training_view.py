@@ -153,7 +153,7 @@ def _panels(dataset: Dataset, counts: weights.ClassCounts, image_index: int) -> 
     runs = dict(session.runs())
     if not runs:
         return
-    plane_class = surfaces_view.plane_class(dataset, counts)
+    plane_class = surfaces_view.plane_class(counts)
     shared, *columns = st.columns([1] + [4] * len(runs))
     with shared, st.container(key="live_image"):  # the same for every run
         images = _memo("validation image", (dataset, image_index), lambda: _validation_image(dataset, image_index))
