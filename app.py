@@ -47,7 +47,7 @@ configs, settings = sidebar.settings(dataset, counts)
 # Train, Step, Reset and the progress stay above the sections, so training goes on (and shows)
 # whichever section is open. The runs are built after the buttons (they act on the runs at the
 # click), so a new session sees the page before its models exist; the progress after the runs.
-progress = training_view.controls(settings)
+drawn = training_view.controls(settings)
 
 # Only the open section runs (on_change="rerun"), so a slider moved in the sidebar reruns the
 # live view and nothing else. "Your data" always runs: its file uploaders keep the files only
@@ -61,7 +61,7 @@ with live:
         with strip:
             dataset_view.class_strip(dataset, counts)
 runs = session.sync_runs(configs, dataset)
-training_view.status(progress, settings)
+training_view.status(drawn, settings)
 with live:
     if live.open:
         training_view.live(dataset, counts, slider)

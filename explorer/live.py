@@ -92,6 +92,8 @@ class LiveTrainer:
         self.place: int | None = None  # its place in the queue for a slot; 0 while it holds one
         self.error: str | None = None
         self._first_round = False
+        self._rounds = 0  # training rounds done, so a page can wait for the first after a command
+        self._rounds_at_command = 0
         _workers.add(self)
 
     # -- commands (from the page's callbacks) -----------------------------------------------------
@@ -102,7 +104,7 @@ class LiveTrainer:
         multiple of the steps per round."""
         with self._changed:
             self._plan, self._training, self.error = plan, True, None
-            self._first_round = True
+            self._first_round, self._rounds_at_command = True, self._rounds
             self._ask_for_slot()
             self._wake()
 
@@ -173,6 +175,13 @@ class LiveTrainer:
         with self._changed:
             self._changed.wait_for(lambda: not self._pending_steps or self.place or self.error or not self.alive, timeout)
             return not self._pending_steps
+
+    def wait_for_a_round(self, timeout: float) -> bool:
+        """Wait until a round has been trained since Train was pressed (or the worker is queued for
+        a slot, has failed or is done). True if one has."""
+        with self._changed:
+            self._changed.wait_for(lambda: self._rounds > self._rounds_at_command or self.place or self.error or not self.busy, timeout)
+            return self._rounds > self._rounds_at_command
 
     def wait_idle(self, timeout: float | None = None) -> bool:
         """Wait until the thread has ended (nothing left to do). True if it has."""
@@ -258,6 +267,7 @@ class LiveTrainer:
                     self._pending_steps = 0
                 elif done:
                     self._training = False
+                self._rounds += 1
                 self._changed.notify_all()
         time.sleep(YIELD_SECONDS)
         return True

@@ -12,6 +12,7 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 import numpy as np
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 from explorer.bench.appserver import BUSY_STATES, RUN_DONE_JS, STEP_OF_JS, TITLE, WATCH_RUNS_JS
 from explorer.ui import sections
@@ -166,11 +167,28 @@ def wait_ready(page, timeout_ms: int = LOAD_TIMEOUT_MS) -> None:
 
 
 def wait_finished(page, max_steps: int, timeout_ms: int = TRAIN_TIMEOUT_MS) -> None:
-    """Training reached `max_steps`: the page paused itself (the Train button is back)."""
-    page.wait_for_function(
-        f"() => ({STEP_OF_JS})() === {max_steps} && document.querySelector('.st-key-train button') !== null",
-        timeout=timeout_ms,
-        polling=500,
+    """Training reached `max_steps`: the page paused itself (the Train button is back). If it does
+    not, the failure says what the page showed instead."""
+    try:
+        page.wait_for_function(
+            f"() => ({STEP_OF_JS})() === {max_steps} && document.querySelector('.st-key-train button') !== null",
+            timeout=timeout_ms,
+            polling=500,
+        )
+    except PlaywrightTimeoutError:
+        raise AssertionError(f"training did not finish at step {max_steps} within {timeout_ms / 1000:.0f} s; the page shows: {page_state(page)}") from None
+
+
+def page_state(page) -> dict:
+    """What a failure message needs: the step, the buttons, the script's state, alerts."""
+    return page.evaluate(
+        """() => ({
+        progress: document.querySelector('[data-testid="stProgress"]')?.innerText ?? null,
+        buttons: [...document.querySelectorAll('[class*="st-key-"] button')].map(b => b.innerText.trim()).filter(Boolean).slice(0, 12),
+        script: document.querySelector('[data-test-script-state]')?.getAttribute('data-test-script-state') ?? null,
+        alerts: [...document.querySelectorAll('[data-testid="stAlert"]')].map(a => a.innerText.slice(0, 300)),
+        exceptions: [...document.querySelectorAll('[data-testid="stException"]')].map(e => e.innerText.slice(0, 500)),
+      })"""
     )
 
 

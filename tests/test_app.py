@@ -380,6 +380,29 @@ def test_train_trains_beside_the_page_until_the_last_step_and_the_train_button_c
     assert progress_step(at) == 10
 
 
+def test_training_that_ends_while_the_page_draws_brings_the_train_button_back(monkeypatch):
+    """The race CI met: a rerun draws Pause, then waits in sync_runs for the worker's round in
+    progress, which is its last. The progress fragment then sees nothing to tick for; unless the
+    page is drawn again, Pause stays on a page that never changes again."""
+    at = fresh_app()
+    at.number_input(key="max_steps").set_value(10).run()
+    real_sync = session.sync_runs
+
+    def sync_while_the_last_round_ends(configs, dataset):
+        synced = real_sync(configs, dataset)
+        worker = session.worker()
+        if worker.training:
+            assert worker.wait_idle(600), "the worker did not stop at the last step"
+        return synced
+
+    monkeypatch.setattr(session, "sync_runs", sync_while_the_last_round_ends)
+    at.button(key="train").click().run()
+    assert_no_exception(at)
+    assert not at.session_state["live_worker"].training
+    assert [b.key for b in at.button if b.key in ("train", "pause")] == ["train"], "Pause stays after training ended"
+    assert progress_step(at) == 10
+
+
 def test_the_page_traces_the_train_steps_before_train_is_pressed(monkeypatch):
     monkeypatch.setenv("EXPLORER_TRACE_AHEAD", "1")
     at = fresh_app()

@@ -101,6 +101,9 @@ def test_the_first_round_after_train_is_a_single_step_then_rounds_end_at_multipl
     monkeypatch.setattr(live, "advance_in_lockstep", recorded)
     worker = make_worker(runs)
     worker.train(live.Plan(max_steps=11, steps_per_round=5, evaluate_every=50))
+    # What the page's run after the click waits for: the first round, done (not merely started).
+    assert worker.wait_for_a_round(WAIT), "no round was reported after Train"
+    assert rounds and min(r.state.step for r in runs.values()) >= 1
     assert worker.wait_idle(WAIT)
     assert rounds == [1, 4, 5, 5], "one step, then rounds ending at multiples of 5 (the last one cut at step 11)"
     assert {r.state.step for r in runs.values()} == {11}

@@ -13,7 +13,9 @@ Prints:
   seconds once 20 steps are done) divided by the rate of the same runs trained in this process
   in the same rounds with the same validation snapshots; the plain rate is measured before and
   after the page's, and their mean is the reference, so a change of load during the run shows;
-- what the page received over its WebSocket meanwhile (kB/s: the redraws' payload);
+- what the page received over its WebSocket meanwhile (kB/s: the redraws' payload), and the CPU
+  cores the server and Chromium used meanwhile, beside the cores the plain process uses (on a
+  2-core machine what Chromium draws with is taken from training);
 - a loss parameter's slider moved while paused → the page settled (the script run it started has
   ended: the progress and the open Live section's curves, maps and planes redrawn), median of 5
   moves.
@@ -25,6 +27,7 @@ GPU). Without /usr/bin/chromium or Playwright the page part is skipped.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import tempfile
 import time
@@ -53,9 +56,10 @@ def default_page_runs(timeout: float) -> tuple[dict, dict]:
     return {label: run.config for label, run in at.session_state["runs"].items()}, settings
 
 
-def plain_rate(configs: dict, data, settings: dict, window: float) -> float:
+def plain_rate(configs: dict, data, settings: dict, window: float) -> tuple[float, float]:
     """Steps per second summed over the runs, trained in rounds of `steps_per_tick` steps, every
-    run to the same step, with a validation snapshot every `evaluate_every` steps, as the page does."""
+    run to the same step, with a validation snapshot every `evaluate_every` steps, as the page does;
+    and the CPU cores this process used meanwhile."""
     first = None
     runs = {}
     for label, config in configs.items():
@@ -71,10 +75,34 @@ def plain_rate(configs: dict, data, settings: dict, window: float) -> float:
 
     while step < WARM_STEPS:
         one_round()
-    start, first_step = time.perf_counter(), step
+    start, first_step, cpu = time.perf_counter(), step, time.process_time()
     while time.perf_counter() - start < window:
         one_round()
-    return len(runs) * (step - first_step) / (time.perf_counter() - start)
+    seconds = time.perf_counter() - start
+    return len(runs) * (step - first_step) / seconds, (time.process_time() - cpu) / seconds
+
+
+def _cpu_seconds(server_pid: int) -> dict[str, float] | None:
+    """CPU seconds used so far by the server's process group and by every Chromium process (read
+    from /proc: None where there is none)."""
+    proc = Path("/proc")
+    if not proc.is_dir():
+        return None
+    used = {"server": 0.0, "Chromium": 0.0}
+    for folder in proc.iterdir():
+        if not folder.name.isdigit():
+            continue
+        try:
+            fields = (folder / "stat").read_text().rsplit(")", 1)[1].split()
+            exe = os.path.realpath(folder / "exe")
+        except OSError:  # ended meanwhile, or not ours to read
+            continue
+        seconds = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
+        if int(fields[2]) == server_pid:  # its process group: the server was started as its leader
+            used["server"] += seconds
+        elif "chrom" in Path(exe).name:
+            used["Chromium"] += seconds
+    return used
 
 
 def _step(page) -> int | None:
@@ -129,18 +157,19 @@ def _count_received_bytes(page) -> None:
     page.on("websocket", on_socket)
 
 
-def _train_rate(page, runs: int, window: float, timeout_ms: float) -> tuple[float, float, float]:
-    """Train pressed → counter moving (s), then the steady rate over `window` seconds, and the
-    bytes per second the page received meanwhile."""
+def _train_rate(page, server_pid: int, runs: int, window: float, timeout_ms: float) -> tuple[float, float, float, dict]:
+    """Train pressed → counter moving (s), then the steady rate over `window` seconds, the bytes
+    per second the page received meanwhile, and the CPU cores the server and Chromium used."""
     pressed = time.perf_counter()
     page.locator(".st-key-train button").click()
     page.wait_for_function(f"() => ({STEP_OF_JS})() > 0", timeout=timeout_ms, polling=50)
     to_first = time.perf_counter() - pressed
     page.wait_for_function(f"() => ({STEP_OF_JS})() >= {WARM_STEPS}", timeout=timeout_ms, polling=100)
-    start, first, received = time.perf_counter(), _step(page), page.received_bytes
+    start, first, received, cpu = time.perf_counter(), _step(page), page.received_bytes, _cpu_seconds(server_pid)
     page.wait_for_timeout(1000 * window)
-    last, seconds = _step(page), time.perf_counter() - start
-    return to_first, runs * (last - first) / seconds, (page.received_bytes - received) / seconds
+    last, seconds, cpu_after = _step(page), time.perf_counter() - start, _cpu_seconds(server_pid)
+    cores = {name: (cpu_after[name] - cpu[name]) / seconds for name in cpu} if cpu and cpu_after else {}
+    return to_first, runs * (last - first) / seconds, (page.received_bytes - received) / seconds, cores
 
 
 def _slider_settle(page, key: str, moves: int, timeout_ms: float) -> float:
@@ -178,7 +207,7 @@ def page_figures(args, configs: dict) -> dict | None:
                     context.close()
                     context, page, second = _open(browser, server.url, timeout_ms)
                     page.wait_for_timeout(1000 * args.settle)
-                    to_first, rate, bytes_per_second = _train_rate(page, len(configs), args.window, timeout_ms)
+                    to_first, rate, bytes_per_second, cores = _train_rate(page, server.process.pid, len(configs), args.window, timeout_ms)
                     page.locator(".st-key-pause button").click()
                     page.locator(".st-key-train button").wait_for(state="visible", timeout=timeout_ms)
                     _wait_idle(page, timeout_ms)
@@ -188,7 +217,7 @@ def page_figures(args, configs: dict) -> dict | None:
                     browser.close()
         finally:
             server.stop()
-    return {"first": first, "second": second, "train": to_first, "rate": rate, "received": bytes_per_second, "slider": settle, "slider key": slider_key}
+    return {"first": first, "second": second, "train": to_first, "rate": rate, "received": bytes_per_second, "cores": cores, "slider": settle, "slider key": slider_key}
 
 
 def main(argv=None) -> list[tuple[str, str]]:
@@ -203,22 +232,25 @@ def main(argv=None) -> list[tuple[str, str]]:
 
     data = load_toy()
     print(f"runs: {', '.join(f'{label} {c.loss_id}' for label, c in configs.items())}; settings {settings}")
-    plain_before = plain_rate(configs, data, settings, args.window)
-    print(f"plain process, before the page: {plain_before:.2f} steps/s over all runs", flush=True)
+    plain_before, cores_before = plain_rate(configs, data, settings, args.window)
+    print(f"plain process, before the page: {plain_before:.2f} steps/s over all runs, {cores_before:.2f} cores", flush=True)
     try:
         page = page_figures(args, configs)
     except ServerError as error:
         print(f"page part failed: {error}")
         page = None
-    plain_after = plain_rate(configs, data, settings, args.window)
+    plain_after, cores_after = plain_rate(configs, data, settings, args.window)
     plain = (plain_before + plain_after) / 2
-    print(f"plain process, after the page: {plain_after:.2f} steps/s over all runs")
-    headlines = [("plain process rate, over all runs", f"{plain:.2f} steps/s (before {plain_before:.2f}, after {plain_after:.2f})")]
+    print(f"plain process, after the page: {plain_after:.2f} steps/s over all runs, {cores_after:.2f} cores")
+    headlines = [
+        ("plain process rate, over all runs", f"{plain:.2f} steps/s (before {plain_before:.2f}, after {plain_after:.2f})"),
+        ("plain process: CPU cores used", f"{(cores_before + cores_after) / 2:.2f}"),
+    ]
     for name, description in list(device_kinds().items())[1:]:  # a GPU: the plain rate on it too
         import tensorflow as tf
 
         with tf.device(name):
-            rate = plain_rate(configs, data, settings, args.window)
+            rate, _ = plain_rate(configs, data, settings, args.window)
         headlines.append((f"plain process rate on the {description}", f"{rate:.2f} steps/s"))
     if page:
         for visit in ("first", "second"):
@@ -228,6 +260,7 @@ def main(argv=None) -> list[tuple[str, str]]:
             ("Train pressed → step counter moving (second visit)", f"{page['train']:.2f} s"),
             ("page training rate / plain process rate", f"{page['rate'] / plain:.2f} ({page['rate']:.2f} steps/s on the page)"),
             ("the page received, while training", f"{page['received'] / 1000:.1f} kB/s"),
+            ("CPU cores used while the page trains", ", ".join(f"{name} {cores:.2f}" for name, cores in page["cores"].items()) or "not measured (no /proc)"),
             (f"slider {page['slider key']} moved, paused → page settled (median of 5)", f"{page['slider']:.2f} s"),
         ]
     print()

@@ -29,19 +29,22 @@ def show(dataset: Dataset, counts: weights.ClassCounts, visible: bool = True) ->
     alive: a fragment without elements that tells it a page still reads it, and brings the whole
     page back when it ends."""
     job = _job_on(dataset)
+    # Read once: a job that ends while the section draws must not leave Start disabled over its
+    # results (the fragment's next tick brings the page back when it has ended).
+    running = job is not None and job.running
     if not visible:
-        if job is not None and job.running:
+        if running:
             st.fragment(_heartbeat, run_every=PROGRESS_SECONDS)(job)
         return
     st.caption("Which loss for this data? The comparison trains each loss and weighting on the page's dataset, in the background.")
     plan = _settings()
     st.button(
         "Start", icon=":material/play_arrow:", type="primary", key="compare_start", on_click=_start, args=(dataset, counts),
-        disabled=plan is None or (job is not None and job.running),
+        disabled=plan is None or running,
     )
     if job is None:
         return
-    if job.running:
+    if running:
         st.fragment(_progress, run_every=PROGRESS_SECONDS)(job)
     else:
         _results(job)

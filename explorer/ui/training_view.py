@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import io
 import os
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 import streamlit as st
 from PIL import Image
+from streamlit.delta_generator import DeltaGenerator
 
 from explorer import metrics, plots, weights
 from explorer.data import Dataset
@@ -32,24 +34,37 @@ CURVES_HEIGHT = 200
 PREDICTION_WIDTH = 96
 OUTCOME_WIDTH = 48
 STEP_WAIT_SECONDS = 120  # the run after a Step click waits this long for its steps (the first traces the step)
+# The run after a Train click waits this long for the first round (one step, traced ahead), so the
+# counter moves in that very run rather than at the progress line's next redraw.
+FIRST_ROUND_WAIT_SECONDS = 1.0
 
 
 def _plan(settings: TrainingSettings) -> Plan:
     return Plan(settings.max_steps, settings.steps_per_tick, settings.evaluate_every)
 
 
-def controls(settings: TrainingSettings):
+@dataclass(frozen=True)
+class Controls:
+    """What :func:`controls` drew: the place beside the buttons for :func:`status`, and whether
+    the first button is Pause (the worker was training)."""
+
+    progress: DeltaGenerator
+    training: bool
+
+
+def controls(settings: TrainingSettings) -> Controls:
     """Train / Pause, Step, Reset, above every section. Returns the place beside them for
     :func:`status`, which the page fills once the runs match the sidebar."""
     worker = session.worker()
     start, step, reset, progress = st.columns([1, 1, 1, 6], vertical_alignment="center")
-    if worker.training:
+    training = worker.training
+    if training:
         start.button("Pause", icon=":material/pause:", key="pause", on_click=_pause, width="stretch")
     else:
         start.button("Train", icon=":material/play_arrow:", key="train", type="primary", on_click=_start, args=(settings,), width="stretch")
     step.button(f"Step +{settings.steps_per_tick}", icon=":material/skip_next:", key="step", on_click=_step, args=(settings,), disabled=worker.training, width="stretch")
     reset.button("Reset", icon=":material/restart_alt:", key="reset", on_click=_reset, width="stretch")
-    return progress
+    return Controls(progress, training)
 
 
 def _each_run(action) -> None:
@@ -68,6 +83,7 @@ def _pause() -> None:
 def _start(settings: TrainingSettings) -> None:
     _each_run(Run.resume)  # a run the NaN guard paused continues, with whatever the user changed
     session.worker().train(_plan(settings))
+    st.session_state.started = True
 
 
 def _step(settings: TrainingSettings) -> None:
@@ -80,17 +96,23 @@ def _reset() -> None:
     _each_run(Run.reset)
 
 
-def status(place, settings: TrainingSettings) -> None:
-    """The progress line and what the worker has to say, in `place` (beside the buttons, on every
+def status(drawn: Controls, settings: TrainingSettings) -> None:
+    """The progress line and what the worker has to say, beside the buttons `drawn` (on every
     section): a fragment that redraws while the worker is busy (it also tells the worker that a
     page still reads it). Called after session.sync_runs, so it shows the runs as they now are."""
     worker = session.worker()
+    if worker.training != drawn.training:
+        # The worker's last round ended after the buttons showed Pause (sync_runs waits for a
+        # round in progress): nothing would tick to bring Train back. Draw the page again.
+        st.rerun()
     worker.replan(_plan(settings))
+    if st.session_state.pop("started", False):
+        worker.wait_for_a_round(FIRST_ROUND_WAIT_SECONDS)
     if st.session_state.pop("stepped", False):
         # A Step is short: its result shows in this very run, unless the session waits for a slot.
         with st.spinner(f"Training {settings.steps_per_tick} steps…", show_time=True):
             worker.wait_for_steps(STEP_WAIT_SECONDS)
-    with place:
+    with drawn.progress:
         st.fragment(_status, run_every=STATUS_SECONDS if worker.busy else None)(settings)
 
 
