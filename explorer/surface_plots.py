@@ -248,15 +248,21 @@ def ratio_plane(a: np.ndarray, b: np.ndarray, ratio: np.ndarray, title: str, pat
             customdata=ratio, hovertemplate="a=%{x:.2f}, b=%{y:.2f}<br>ratio=%{customdata:.3g}<extra></extra>",
         )
     ]
-    if np.nanmin(z) < 0 < np.nanmax(z):
+    finite = z[np.isfinite(z)]
+    low, high = (finite.min(), finite.max()) if finite.size else (np.nan, np.nan)
+    if low < 0 < high:
         data.append(dict(type="contour", z=z, x=a, y=b, showscale=False, contours=dict(start=0, end=0, size=1, coloring="lines"), colorscale=BLACK, line=dict(width=2), hoverinfo="skip"))
     if balance is not None and balance > 0:
         level = float(np.log10(balance))
-        if np.nanmin(z) < level < np.nanmax(z):
+        if low < level < high:
             data.append(dict(type="contour", z=z, x=a, y=b, showscale=False, contours=dict(start=level, end=level, size=1, coloring="lines"), colorscale=BLACK, line=dict(width=2, dash="dash"), hoverinfo="skip"))
     data += _path_traces(path, steps, "#333333")
     layout = _plane_axes(1, 0.0, "a", "b", b)
     layout.update(height=330, margin=dict(l=10, r=10, t=40, b=10), title=_title(title))
+    if not finite.size:  # 0 ÷ 0 everywhere: say so rather than draw an empty square
+        layout["annotations"] = [
+            dict(text="no ratio anywhere on this plane:<br>a false alarm gets no gradient<br>(a class weight of 0?)", x=0.5, y=0.5, xref="paper", yref="paper", showarrow=False, font=dict(size=12))
+        ]
     _reference_line(layout, b_equal, 1)
     return go.Figure(data=data, layout=layout)
 

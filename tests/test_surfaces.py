@@ -357,6 +357,27 @@ def test_figures_build_from_the_arrays():
     assert len(fig.data) == 1
 
 
+
+def test_a_ratio_plane_undefined_everywhere_says_so():
+    """Weighted CE with every other class at weight 0: a false alarm gets no gradient, so the
+    ratio is 0 ÷ 0 (NaN) on the whole plane. The figure says why instead of an empty square, and
+    builds without numpy's all-NaN warnings."""
+    import warnings
+
+    from explorer import surface_plots
+
+    wce = losses.get("weighted_ce", class_weights=[0.0, 0.0, 0.0, 5.0])
+    p = surfaces.planes(wce, SHARES[3], RES, class_index=3, class_shares=SHARES)
+    assert np.isnan(p.ratio).all() and (p.missed > 0).any()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fig = surface_plots.ratio_plane(p.a, p.b, p.ratio, "r", None, balance=20.0)
+    assert [t.type for t in fig.data] == ["heatmap"], "no contour line can be drawn on an undefined plane"
+    assert "no gradient" in fig.layout.annotations[0].text
+    defined = surface_plots.ratio_plane(p.a, p.b, surfaces.planes(losses.get("ce"), SHARES[3], RES, class_index=3, class_shares=SHARES).ratio, "r", None)
+    assert not defined.layout.annotations
+
+
 # -- the page ----------------------------------------------------------------------------------
 
 
