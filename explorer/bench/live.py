@@ -15,7 +15,8 @@ Prints:
   after the page's, and their mean is the reference, so a change of load during the run shows;
 - what the page received over its WebSocket meanwhile (kB/s: the redraws' payload), and the CPU
   cores the server and Chromium used meanwhile, beside the cores the plain process uses (on a
-  2-core machine what Chromium draws with is taken from training);
+  2-core machine what Chromium draws with is taken from training), and how the page's own
+  renderer spent its time (Chrome's Performance metrics: scripts, style, layout, the rest);
 - a loss parameter's slider moved while paused → the page settled (the script run it started has
   ended: the progress and the open Live section's curves, maps and planes redrawn), median of 5
   moves.
@@ -157,19 +158,30 @@ def _count_received_bytes(page) -> None:
     page.on("websocket", on_socket)
 
 
-def _train_rate(page, server_pid: int, runs: int, window: float, timeout_ms: float) -> tuple[float, float, float, dict]:
+def _train_rate(page, server_pid: int, runs: int, window: float, timeout_ms: float) -> tuple[float, float, float, dict, dict]:
     """Train pressed → counter moving (s), then the steady rate over `window` seconds, the bytes
-    per second the page received meanwhile, and the CPU cores the server and Chromium used."""
+    per second the page received meanwhile, the CPU cores the server and Chromium used, and the
+    page renderer's seconds per second in scripts, style, layout and all its tasks."""
     pressed = time.perf_counter()
     page.locator(".st-key-train button").click()
     page.wait_for_function(f"() => ({STEP_OF_JS})() > 0", timeout=timeout_ms, polling=50)
     to_first = time.perf_counter() - pressed
     page.wait_for_function(f"() => ({STEP_OF_JS})() >= {WARM_STEPS}", timeout=timeout_ms, polling=100)
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("Performance.enable")
     start, first, received, cpu = time.perf_counter(), _step(page), page.received_bytes, _cpu_seconds(server_pid)
+    renderer = _renderer_seconds(cdp)
     page.wait_for_timeout(1000 * window)
     last, seconds, cpu_after = _step(page), time.perf_counter() - start, _cpu_seconds(server_pid)
+    renderer = {name: (value - renderer[name]) / seconds for name, value in _renderer_seconds(cdp).items()}
     cores = {name: (cpu_after[name] - cpu[name]) / seconds for name in cpu} if cpu and cpu_after else {}
-    return to_first, runs * (last - first) / seconds, (page.received_bytes - received) / seconds, cores
+    return to_first, runs * (last - first) / seconds, (page.received_bytes - received) / seconds, cores, renderer
+
+
+def _renderer_seconds(cdp) -> dict[str, float]:
+    """Seconds the page's renderer has spent so far: in scripts, style, layout, and all its tasks."""
+    metrics = {m["name"]: m["value"] for m in cdp.send("Performance.getMetrics")["metrics"]}
+    return {"scripts": metrics["ScriptDuration"], "style": metrics["RecalcStyleDuration"], "layout": metrics["LayoutDuration"], "all tasks": metrics["TaskDuration"]}
 
 
 def _slider_settle(page, key: str, moves: int, timeout_ms: float) -> float:
@@ -207,7 +219,7 @@ def page_figures(args, configs: dict) -> dict | None:
                     context.close()
                     context, page, second = _open(browser, server.url, timeout_ms)
                     page.wait_for_timeout(1000 * args.settle)
-                    to_first, rate, bytes_per_second, cores = _train_rate(page, server.process.pid, len(configs), args.window, timeout_ms)
+                    to_first, rate, bytes_per_second, cores, renderer = _train_rate(page, server.process.pid, len(configs), args.window, timeout_ms)
                     page.locator(".st-key-pause button").click()
                     page.locator(".st-key-train button").wait_for(state="visible", timeout=timeout_ms)
                     _wait_idle(page, timeout_ms)
@@ -217,7 +229,7 @@ def page_figures(args, configs: dict) -> dict | None:
                     browser.close()
         finally:
             server.stop()
-    return {"first": first, "second": second, "train": to_first, "rate": rate, "received": bytes_per_second, "cores": cores, "slider": settle, "slider key": slider_key}
+    return {"first": first, "second": second, "train": to_first, "rate": rate, "received": bytes_per_second, "cores": cores, "renderer": renderer, "slider": settle, "slider key": slider_key}
 
 
 def main(argv=None) -> list[tuple[str, str]]:
@@ -261,6 +273,7 @@ def main(argv=None) -> list[tuple[str, str]]:
             ("page training rate / plain process rate", f"{page['rate'] / plain:.2f} ({page['rate']:.2f} steps/s on the page)"),
             ("the page received, while training", f"{page['received'] / 1000:.1f} kB/s"),
             ("CPU cores used while the page trains", ", ".join(f"{name} {cores:.2f}" for name, cores in page["cores"].items()) or "not measured (no /proc)"),
+            ("the page's renderer, seconds per second", ", ".join(f"{name} {value:.2f}" for name, value in page["renderer"].items())),
             (f"slider {page['slider key']} moved, paused → page settled (median of 5)", f"{page['slider']:.2f} s"),
         ]
     print()

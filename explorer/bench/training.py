@@ -42,7 +42,7 @@ def trainer_block(run: Run, steps: int) -> float:
 
 
 def _page_update(run: Run, dataset: data.Dataset) -> float:
-    """What a UI tick adds to training: the validation snapshot and the figures built from it."""
+    """What a validation adds to training: the snapshot and the figures built from it."""
     start = time.perf_counter()
     evaluation = run.evaluate(run.state.step)
     probabilities = evaluation.probabilities[0]
@@ -87,17 +87,17 @@ def bench_device(args, dataset: data.Dataset, description: str) -> list[tuple[st
 
     median = {k: float(np.median(v)) for k, v in times.items()}
     trainer = median["trainer"]
-    tick = args.steps_per_tick * trainer
+    round_time = args.steps_per_round * trainer
     print(f"device: {description}; loss {args.loss}; batch {config.batch_size}; model {run.model.name}, {run.model.count_params():,} parameters")
     print(f"{'what':34s} {'ms/step':>9s} {'ratio to trainer':>17s}")
     print(f"{'trainer (app), ' + config.normalization + ' norm':34s} {1000 * trainer:9.1f} {1.0:17.2f}")
     for name in [*contenders, *others]:
         label = f"trainer, {name} norm" if name in others else name
         print(f"{label:34s} {1000 * median[name]:9.1f} {median[name] / trainer:17.2f}")
-    page_share = median["page update"] / tick
+    page_share = median["page update"] / round_time
     print(
         f"page update (snapshot of {len(dataset.val_images)} val images + figures): {1000 * median['page update']:.1f} ms "
-        f"= {page_share:.2f}× the {args.steps_per_tick} training steps of a tick"
+        f"= {page_share:.2f}× the {args.steps_per_round} training steps of a round"
     )
     fit = ", ".join(f"{median[name] / trainer:.2f}" for name in contenders)
     # The cost of normalizing, as the issue of the blow-up asks it: normalized step / plain step.
@@ -106,7 +106,7 @@ def bench_device(args, dataset: data.Dataset, description: str) -> list[tuple[st
     return [
         (f"step with normalization / without, {description}", norm_cost),
         (f"model.fit (XLA off, on) / trainer, {description}", fit),
-        (f"page update / the {args.steps_per_tick} steps of a tick, {description}", f"{page_share:.2f}"),
+        (f"page update / the {args.steps_per_round} steps of a round, {description}", f"{page_share:.2f}"),
     ]
 
 
@@ -115,7 +115,7 @@ def main(argv=None) -> list[tuple[str, str]]:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--steps", type=int, default=40, help="steps per block")
     parser.add_argument("--loss", default="ce")
-    parser.add_argument("--steps-per-tick", type=int, default=5, help="the page's default")
+    parser.add_argument("--steps-per-round", type=int, default=5, help="the page's default steps per round")
     args = parser.parse_args(argv)
     dataset = data.load_toy()
     headlines = []

@@ -226,8 +226,8 @@ def _pixel_and_plane(runs: dict[str, Run], dataset: Dataset, shares: np.ndarray,
 
 
 def pixel_maps_panel(runs: dict[str, Run], dataset: Dataset, image_index: int, *, key_prefix: str = "surfaces_maps") -> None:
-    """Per-pixel loss and gradient maps of every run on one validation image, side by side.
-    Callable from anywhere (for example the live training fragment)."""
+    """Per-pixel loss and gradient maps of every run on one validation image, side by side;
+    `key_prefix` keys its widgets and charts."""
     shared = st.checkbox("One colour scale for all runs", True, key=f"{key_prefix}_shared", persist_state="page", help="Off: each map on its own scale.")
     image, mask = dataset.val_images[image_index], dataset.val_masks[image_index]
     results = {label: _maps_of(label, run, image, mask, image_index) for label, run in runs.items()}
