@@ -66,6 +66,12 @@ def _colour_values(values: np.ndarray, log: bool) -> tuple[np.ndarray, dict]:
     return z, _value_ticks(float(zf.min()), float(zf.max())) if zf.size else {}
 
 
+def _shown(values) -> np.ndarray:
+    """A plane's values as float32: plotly sends arrays as raw bytes, and a colour or a 4-digit
+    hover needs no more than float32 holds, so the browser receives half the bytes."""
+    return np.asarray(values, dtype=np.float32)
+
+
 def _title(text: str | None) -> dict | None:
     return dict(text=text, font=TITLE_FONT) if text else None
 
@@ -181,7 +187,7 @@ def loss_plane(a: np.ndarray, b: np.ndarray, values: np.ndarray, title: str, pat
     z, ticks = _colour_values(values, log)
     data = [
         dict(
-            type="contour", z=z, x=a, y=b, colorscale="Viridis", ncontours=16, customdata=values,
+            type="contour", z=_shown(z), x=a, y=b, colorscale="Viridis", ncontours=16, customdata=_shown(values),
             contours=dict(coloring="heatmap", showlabels=not log, labelfont=dict(size=9, color="white")),
             line=dict(width=0.7, color="rgba(255,255,255,0.6)"),
             colorbar=dict(title=dict(text="loss" + (" (log)" if log else ""), side="right"), thickness=12, **ticks),
@@ -212,7 +218,7 @@ def gradient_planes(a: np.ndarray, b: np.ndarray, missed: np.ndarray, false_alar
     """|gradient| (×P, log10) of a missed pixel of the class and of a falsely claimed pixel, on
     one colour scale so the two can be compared directly; ``zrange`` (log10, from
     :func:`gradient_range`) shares it with other runs."""
-    lm, lf = _log10(missed), _log10(false_alarm)
+    lm, lf = _shown(_log10(missed)), _shown(_log10(false_alarm))
     low, high = zrange if zrange is not None else gradient_range([missed, false_alarm])
     data = []
     for k, z in enumerate((lm, lf)):
@@ -221,7 +227,7 @@ def gradient_planes(a: np.ndarray, b: np.ndarray, missed: np.ndarray, false_alar
             dict(
                 type="heatmap", z=z, x=a, y=b, zmin=low, zmax=high, colorscale="Magma", showscale=k == 1, xaxis=f"x{suffix}", yaxis=f"y{suffix}",
                 colorbar=dict(title=dict(text="|grad|", side="right"), thickness=10, orientation="h", y=-0.32, yanchor="top", len=0.9, **_log_ticks(low, high)),
-                customdata=10**z, hovertemplate="a=%{x:.2f}, b=%{y:.2g}<br>|grad|=%{customdata:.3g}<extra></extra>",
+                customdata=_shown(10.0**z), hovertemplate="a=%{x:.2f}, b=%{y:.2g}<br>|grad|=%{customdata:.3g}<extra></extra>",
             )
         )
         data += _path_traces(path, steps, "#00e5ff", (f"x{suffix}", f"y{suffix}"))
@@ -240,12 +246,12 @@ def ratio_plane(a: np.ndarray, b: np.ndarray, ratio: np.ndarray, title: str, pat
     pixel of the class is louder, blue where a false alarm is, the line of equal loudness black.
     ``balance`` (the other pixels per class pixel, (1 − share)/share) adds a dashed line where the
     class's pixels all together push as hard as all the other pixels together."""
-    z = np.clip(_log10(ratio), -limit, limit)
+    z = _shown(np.clip(_log10(ratio), -limit, limit))
     data = [
         dict(
             type="heatmap", z=z, x=a, y=b, zmin=-limit, zmax=limit, zmid=0, colorscale="RdBu", reversescale=True,
             colorbar=dict(title=dict(text="missed ÷ false alarm", side="right"), thickness=12, **_log_ticks(-limit, limit)),
-            customdata=ratio, hovertemplate="a=%{x:.2f}, b=%{y:.2f}<br>ratio=%{customdata:.3g}<extra></extra>",
+            customdata=_shown(ratio), hovertemplate="a=%{x:.2f}, b=%{y:.2f}<br>ratio=%{customdata:.3g}<extra></extra>",
         )
     ]
     finite = z[np.isfinite(z)]
