@@ -60,8 +60,9 @@ with live:
         strip, slider = st.columns([4, 1])
         with strip:
             dataset_view.class_strip(dataset, counts)
+        curves = st.container()  # filled by the progress line's fragment (one redraw for both)
 runs = session.sync_runs(configs, dataset)
-training_view.status(drawn, settings)
+training_view.status(drawn, settings, (curves, dataset) if live.open else None)
 with live:
     if live.open:
         training_view.live(dataset, counts, slider)

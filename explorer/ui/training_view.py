@@ -1,7 +1,7 @@
 """Train / Pause / Step / Reset, the progress line, and the live view: the session's worker
-(explorer/live.py) trains the runs, and fragments redraw the progress and the live view (curves,
-each run's prediction and per-class maps of a chosen validation image, and its plane) on a timer
-while it does."""
+(explorer/live.py) trains the runs, and two fragments redraw on a timer while it does: one the
+progress line with the live view's curves, the other each run's prediction and per-class maps of
+a chosen validation image, and its plane."""
 
 from __future__ import annotations
 
@@ -24,8 +24,9 @@ from explorer.ui.dataset_view import enlarge
 from explorer.ui.sidebar import TrainingSettings
 
 TRACE_AHEAD_VARIABLE = "EXPLORER_TRACE_AHEAD"
-REDRAW_SECONDS = 1.0  # the live view redraws the runs this often while the worker trains them
-STATUS_SECONDS = 1.0  # the progress line this often
+# The progress line, and the live view's curves when it is open, this often while the worker trains:
+# one fragment draws both, so the page pays for one script run a second, not two.
+STATUS_SECONDS = 1.0
 # Each run's maps and plane change only at a validation (every 20 steps by default, seconds apart):
 # redrawn less often, they leave the CPU to training (Chromium draws on the same cores).
 PANELS_SECONDS = 3.0
@@ -96,10 +97,11 @@ def _reset() -> None:
     _each_run(Run.reset)
 
 
-def status(drawn: Controls, settings: TrainingSettings) -> None:
+def status(drawn: Controls, settings: TrainingSettings, curves: tuple[DeltaGenerator, Dataset] | None = None) -> None:
     """The progress line and what the worker has to say, beside the buttons `drawn` (on every
-    section): a fragment that redraws while the worker is busy (it also tells the worker that a
-    page still reads it). Called after session.sync_runs, so it shows the runs as they now are."""
+    section), and the runs' curves in `curves` (a place in the open live view, and its dataset):
+    a fragment that redraws while the worker is busy (it also tells the worker that a page still
+    reads it). Called after session.sync_runs, so it shows the runs as they now are."""
     worker = session.worker()
     if worker.training != drawn.training:
         # The worker's last round ended after the buttons showed Pause (sync_runs waits for a
@@ -113,10 +115,10 @@ def status(drawn: Controls, settings: TrainingSettings) -> None:
         with st.spinner(f"Training {settings.steps_per_tick} steps…", show_time=True):
             worker.wait_for_steps(STEP_WAIT_SECONDS)
     with drawn.progress:
-        st.fragment(_status, run_every=STATUS_SECONDS if worker.busy else None)(settings)
+        st.fragment(_status, run_every=STATUS_SECONDS if worker.busy else None)(settings, curves)
 
 
-def _status(settings: TrainingSettings) -> None:
+def _status(settings: TrainingSettings, curves: tuple[DeltaGenerator, Dataset] | None) -> None:
     worker = session.worker()
     worker.seen()
     full_run = session.is_full_run()
@@ -135,20 +137,24 @@ def _status(settings: TrainingSettings) -> None:
         )
     compiling = bool(worker.busy and not worker.place and runs and all(r.state.step == 0 for r in runs.values()))
     _progress(runs, settings, compiling)
+    if curves is not None:
+        place, dataset = curves
+        with place:  # a container outside the fragment: Streamlit redraws it with the fragment
+            _curves(runs, dataset)
     if not full_run and not worker.busy:
         st.rerun()  # the worker is done: the whole page, so the Train button comes back and ticking stops
 
 
 def live(dataset: Dataset, counts: weights.ClassCounts, slider_column) -> None:
-    """The live view: the curves, and for each run its prediction, per-class maps and the plane of
-    one class with the run's path, sized to share a 1440×900 screen. A fragment redraws it while the
-    worker trains. The validation image's slider goes in `slider_column`."""
+    """The live view below its curves (which :func:`status` draws): for each run its prediction,
+    per-class maps and the plane of one class with the run's path, sized to share a 1440×900
+    screen with the curves. A fragment redraws it while the worker trains. The validation image's
+    slider goes in `slider_column`."""
     worker = session.worker()
     # Outside the fragment: moving it reruns the page, so the surfaces' per-pixel maps of the
     # same image follow. Kept while another section is open (the surfaces read it).
     with slider_column:
         image_index = st.slider("Validation image", 0, len(dataset.val_images) - 1, 0, key="val_image", persist_state="page")
-    st.fragment(_curves, run_every=REDRAW_SECONDS if worker.busy else None)(dataset)
     st.fragment(_panels, run_every=PANELS_SECONDS if worker.busy else None)(dataset, counts, image_index)
 
 
@@ -160,9 +166,8 @@ def warm_up() -> None:
         session.worker().warm_up()
 
 
-def _curves(dataset: Dataset) -> None:
+def _curves(runs: dict[str, Run], dataset: Dataset) -> None:
     """The runs' curves as trained so far; the worker trains them meanwhile."""
-    runs = dict(session.runs())
     if not runs:
         return
     states = {label: run.state for label, run in runs.items()}
