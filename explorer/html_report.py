@@ -4,30 +4,18 @@ what every variant predicts on the same validation image; then the tables of com
 
 from __future__ import annotations
 
-import base64
 import html
-import io
 from pathlib import Path
 
 import numpy as np
 import plotly.colors
 import plotly.graph_objects as go
-from PIL import Image
 from plotly.subplots import make_subplots
 
 from explorer import compare, plots
 from explorer.model import NORMALIZATIONS
 
 SEQUENCE = plotly.colors.qualitative.D3  # one colour per variant
-
-
-def _png(rgb: np.ndarray, scale: int) -> str:
-    image = Image.fromarray(np.ascontiguousarray(rgb, dtype=np.uint8))
-    if scale > 1:
-        image = image.resize((image.width * scale, image.height * scale), Image.Resampling.NEAREST)
-    buffer = io.BytesIO()
-    image.save(buffer, "PNG")
-    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
 
 
 def _variants(outcomes: list[compare.Outcome], normalization: str) -> list[compare.Variant]:
@@ -96,8 +84,8 @@ def prediction_gallery(outcomes: list[compare.Outcome], normalization: str, subj
     void = truth == dataset.ignore_index if dataset.ignore_index is not None else np.zeros(truth.shape, bool)
     scale = max(1, 192 // max(truth.shape))
     cells = [
-        ("image", _png(dataset.val_images[index] * 255, scale)),
-        ("truth", _png(plots.colorize(truth, dataset.class_colors, dataset.ignore_index), scale)),
+        ("image", plots.png_data_url(dataset.val_images[index] * 255, scale)),
+        ("truth", plots.png_data_url(plots.colorize(truth, dataset.class_colors, dataset.ignore_index), scale)),
     ]
     for variant in _variants(outcomes, normalization):
         done = [o for o in compare.finished(outcomes, variant) if compare.prediction_key(o) in predictions]
@@ -107,7 +95,7 @@ def prediction_gallery(outcomes: list[compare.Outcome], normalization: str, subj
         run = done[0]
         outcome = plots.outcome_map(truth, predictions[compare.prediction_key(run)], rare)
         outcome[void] = plots.hex_to_rgb(plots.VOID_COLOR)
-        cells.append((f"{variant.name}, seed {run.seed}: IoU {dataset.class_names[rare]} {run.iou[rare]:.2f}", _png(outcome, scale)))
+        cells.append((f"{variant.name}, seed {run.seed}: IoU {dataset.class_names[rare]} {run.iou[rare]:.2f}", plots.png_data_url(outcome, scale)))
     legend = ", ".join(f'<span style="color:{c}">■</span> {html.escape(n)}' for n, c in plots.OUTCOME_COLORS.items())
     figures = "".join(
         f'<figure><img src="{src}" alt="{html.escape(label)}"><figcaption>{html.escape(label)}</figcaption></figure>' if src

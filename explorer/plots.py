@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import base64
+import io
 import warnings
 from collections.abc import Mapping, Sequence
 
 import numpy as np
 import plotly.graph_objects as go
+from PIL import Image
 
 # Colours of the error map: true positive, false positive, false negative, true negative.
 OUTCOME_COLORS = {"hit": "#2ca02c", "false alarm": "#d62728", "missed": "#1f77b4", "other": "#f2f2f2"}
@@ -35,6 +38,16 @@ def shrink(values: np.ndarray, side: int = HEATMAP_SIDE) -> np.ndarray:
 def hex_to_rgb(color: str) -> tuple[int, int, int]:
     color = color.lstrip("#")
     return tuple(int(color[i : i + 2], 16) for i in (0, 2, 4))
+
+
+def png_data_url(rgb: np.ndarray, scale: int = 1) -> str:
+    """An 8-bit image (H×W or H×W×3), each pixel `scale`×`scale`, as a PNG data URL: the image
+    travels inside the page or report that shows it."""
+    pixels = np.ascontiguousarray(rgb, dtype=np.uint8)
+    pixels = np.repeat(np.repeat(pixels, scale, axis=0), scale, axis=1)
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
 def colorize(mask: np.ndarray, colors: Sequence[str], ignore_index: int | None = None) -> np.ndarray:

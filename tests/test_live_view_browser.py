@@ -20,12 +20,18 @@ TRAIN_SECONDS = 300  # tracing the train steps and the first validation on a sha
 DEFAULT_RUNS = ("A", "B")
 
 
-def _box(page, selector: str) -> dict:
-    locator = page.locator(selector)
-    assert locator.count() >= 1, f"{selector} is not on the page"
-    box = locator.first.bounding_box()
-    assert box is not None, f"{selector} is not drawn"
-    return box
+def _boxes(page, selector: str, count: int) -> list[dict]:
+    """The bounding boxes of the `count` elements `selector` finds. While the runs train, the
+    fragments redraw every second or three, and an element being replaced has no box for a moment
+    (one CI run measured the curves then): measured again until every one has a box."""
+    deadline = time.monotonic() + 30
+    while True:
+        locator = page.locator(selector)
+        boxes = [locator.nth(i).bounding_box() for i in range(locator.count())]
+        if len(boxes) == count and all(boxes):
+            return boxes
+        assert time.monotonic() < deadline, f"{selector}: {len(boxes)} elements instead of {count}, or not drawn: {boxes}"
+        page.wait_for_timeout(200)
 
 
 def _on_screen(box: dict) -> bool:
@@ -52,18 +58,15 @@ def test_curves_maps_and_planes_share_a_1440_by_900_screen_while_training(browse
 
         assert page.evaluate("() => window.scrollY") == 0
         classes = load_toy().class_names
-        shown = {"curves": _box(page, ".st-key-curves .js-plotly-plot")}
-        images = page.locator(".st-key-live_image img")
-        assert images.count() == 2  # the validation image and its truth
-        for i in range(2):
-            shown[f"validation image {i}"] = images.nth(i).bounding_box()
+        shown = {"curves": _boxes(page, ".st-key-curves .js-plotly-plot", 1)[0]}
+        for i, box in enumerate(_boxes(page, ".st-key-live_image img", 2)):  # the validation image and its truth
+            shown[f"validation image {i}"] = box
         for label in DEFAULT_RUNS:
-            maps = page.locator(f".st-key-live_maps_{label} img")
-            assert maps.count() == 1 + len(classes), f"run {label}: a prediction and one outcome map per class ({len(classes)})"
-            for i in range(maps.count()):
-                shown[f"run {label} map {i}"] = maps.nth(i).bounding_box()
-            shown[f"run {label} plane"] = _box(page, f".st-key-live_plane_{label} .js-plotly-plot")
-        off_screen = {name: box for name, box in shown.items() if box is None or not _on_screen(box)}
+            # A prediction and one outcome map per class.
+            for i, box in enumerate(_boxes(page, f".st-key-live_maps_{label} img", 1 + len(classes))):
+                shown[f"run {label} map {i}"] = box
+            shown[f"run {label} plane"] = _boxes(page, f".st-key-live_plane_{label} .js-plotly-plot", 1)[0]
+        off_screen = {name: box for name, box in shown.items() if not _on_screen(box)}
         assert not off_screen, f"not within the {WIDTH}×{HEIGHT} screen: {off_screen}"
         # Side by side, not stacked: each run's plane is to the right of its maps, runs left to right.
         for label in DEFAULT_RUNS:

@@ -5,14 +5,12 @@ a chosen validation image, and its plane."""
 
 from __future__ import annotations
 
-import io
 import os
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 import streamlit as st
-from PIL import Image
 from streamlit.delta_generator import DeltaGenerator
 
 from explorer import metrics, plots, weights
@@ -241,20 +239,22 @@ def _progress(runs: dict[str, Run], settings: TrainingSettings, compiling: bool)
             st.error(f"Run {label}: {run.state.halted}")
 
 
-def _png(image: np.ndarray) -> bytes:
-    buffer = io.BytesIO()
-    Image.fromarray(enlarge(image)).save(buffer, format="PNG")
-    return buffer.getvalue()
+def _png(image: np.ndarray) -> str:
+    """The image, enlarged, as a PNG data URL. A data URL travels inside the element; bytes given
+    to st.image become a media file that the browser fetches afterwards, and under a fragment
+    redrawing every few seconds a newer redraw could delete the file first (a 404 and a broken
+    image in the browser, seen on a loaded machine)."""
+    return plots.png_data_url(enlarge(image))
 
 
-def _validation_image(dataset: Dataset, image_index: int) -> list[bytes]:
+def _validation_image(dataset: Dataset, image_index: int) -> list[str]:
     image = (np.clip(dataset.val_images[image_index], 0, 1) * 255).astype(np.uint8)
     return [_png(image), _png(plots.colorize(dataset.val_masks[image_index], dataset.class_colors, dataset.ignore_index))]
 
 
 def _outcomes(latest, dataset: Dataset, image_index: int) -> dict:
-    """The PNGs of a run's prediction and per-class outcome maps for one validation snapshot,
-    encoded once per snapshot and image."""
+    """The PNG data URLs of a run's prediction and per-class outcome maps for one validation
+    snapshot, encoded once per snapshot and image."""
     truth = dataset.val_masks[image_index]
     prediction = latest.probabilities[image_index].argmax(-1)
     return {
