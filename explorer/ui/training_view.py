@@ -61,7 +61,7 @@ def controls(settings: TrainingSettings) -> Controls:
         start.button("Pause", icon=":material/pause:", key="pause", on_click=_pause, width="stretch")
     else:
         start.button("Train", icon=":material/play_arrow:", key="train", type="primary", on_click=_start, args=(settings,), width="stretch")
-    step.button(f"Step +{settings.steps_per_tick}", icon=":material/skip_next:", key="step", on_click=_step, args=(settings,), disabled=worker.training, width="stretch")
+    step.button(f"Step +{settings.steps_per_tick}", icon=":material/skip_next:", key="step", on_click=_step, args=(settings,), disabled=training, width="stretch")
     reset.button("Reset", icon=":material/restart_alt:", key="reset", on_click=_reset, width="stretch")
     return Controls(progress, training)
 
