@@ -24,7 +24,7 @@ import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from explorer import losses
+from explorer import loss_registry
 
 RELATIONS = ("equal", "scaled", "offset", "close", "none")
 
@@ -1104,9 +1104,8 @@ def to_ours(library: str, name: str, params: Mapping | None = None, num_classes:
 def _complete(loss_id: str, params: dict) -> dict:
     """Our parameters checked by the registry's own validator (ranges, names), over the defaults,
     without building a loss (no TensorFlow variables)."""
-    spec = losses.REGISTRY[loss_id]
-    values = losses._validated(spec, params)
-    order = list(losses.defaults(loss_id))
+    values = loss_registry.validated(loss_registry.find(loss_id), params)
+    order = list(loss_registry.defaults(loss_id))
     return {k: values[k] for k in order if k in values}
 
 
@@ -1114,8 +1113,8 @@ def from_ours(library: str, loss_id: str, params: Mapping | None = None, num_cla
     """Our ``loss_id`` with ``params`` in ``library``'s terms: one Translation per entry of the
     library that can express it (each re-translated to ours to state the relation). An empty
     list: the library has no such loss."""
-    if loss_id not in losses.REGISTRY:
-        raise ValueError(f"unknown loss {loss_id!r}; valid ids: {', '.join(losses.REGISTRY)}")
+    if loss_id not in loss_registry.REGISTRY:
+        raise ValueError(f"unknown loss {loss_id!r}; valid ids: {', '.join(loss_registry.REGISTRY)}")
     ours = _complete(loss_id, dict(params or {}))
     out = []
     for e in entries(library):

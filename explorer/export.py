@@ -1,10 +1,7 @@
-"""What a user takes home: a self-contained Keras loss, the configuration as JSON, a link that
-reopens the set-up, and the trained model as a ``.keras`` file. Pure: no Streamlit.
+"""What a user takes home besides the Keras snippet (explorer/snippet.py): the configuration as
+JSON, a link that reopens the set-up, and the trained model as a ``.keras`` file. Pure: no
+Streamlit, and no TensorFlow (a link is read before the page imports it).
 
-- :func:`keras_snippet` is generated from the definitions in explorer/losses.py (the loss function
-  and every private helper and constant it uses, collected from their source), so the snippet and
-  the app compute the same thing by construction; tests/test_export.py runs every loss's snippet
-  in a fresh interpreter and compares it with ``losses.get``.
 - :func:`config_json` / :func:`parse_config` and :func:`to_query_params` /
   :func:`from_query_params` write and read the set-up (runs, losses, parameters, class weights,
   training settings), refusing anything malformed with a message that says what is wrong.
@@ -13,20 +10,15 @@ reopens the set-up, and the trained model as a ``.keras`` file. Pure: no Streaml
 
 from __future__ import annotations
 
-import ast
-import inspect
-import functools
 import json
 import math
 import os
 import tempfile
-import textwrap
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from explorer import losses, weights
-from explorer.model import DEFAULT_NORMALIZATION, NORMALIZATIONS
-from explorer.training import RunConfig
+from explorer import loss_registry, weights
+from explorer.run_config import DEFAULT_NORMALIZATION, NORMALIZATIONS, RunConfig
 
 APP = "segmentation-loss-explorer"
 VERSION = 1
@@ -47,145 +39,6 @@ class Settings:
 
 
 # --------------------------------------------------------------------------------------------
-# The Keras snippet
-
-
-@functools.cache  # parses losses.py's source: the same answer on every rerun of the page
-def _module_level_dependencies(fn, *also) -> tuple[str, ...]:
-    """Names of losses.py's own functions and constants that ``fn`` needs, transitively, plus the
-    functions ``also`` and what they need, in the order they appear in losses.py (constants
-    first)."""
-    module = losses
-    seen: set[str] = {f.__name__ for f in also}
-    pending = [fn.__name__, *seen]
-    while pending:
-        name = pending.pop()
-        obj = getattr(module, name)
-        tree = ast.parse(textwrap.dedent(inspect.getsource(obj)))
-        for node in ast.walk(tree):
-            if isinstance(node, ast.Name) and node.id != name and node.id not in seen and hasattr(module, node.id):
-                value = getattr(module, node.id)
-                if inspect.isfunction(value) and value.__module__ == module.__name__:
-                    seen.add(node.id)
-                    pending.append(node.id)
-                elif isinstance(value, (int, float)) and not isinstance(value, bool) and node.id.lstrip("_").isupper():
-                    seen.add(node.id)
-    seen.discard(fn.__name__)
-
-    def line(name: str) -> int:
-        value = getattr(module, name)
-        if inspect.isfunction(value):
-            return inspect.getsourcelines(value)[1]
-        source = inspect.getsource(module).splitlines()
-        return next(i for i, text in enumerate(source) if text.startswith(f"{name} ="))
-
-    constants = sorted((n for n in seen if not inspect.isfunction(getattr(module, n))), key=line)
-    functions = sorted((n for n in seen if inspect.isfunction(getattr(module, n))), key=line)
-    return tuple(constants + functions)
-
-
-def _class_name(loss_id: str) -> str:
-    return "".join(part.capitalize() for part in loss_id.split("_")) + "Loss"
-
-
-@functools.cache
-def _constant_line(name: str) -> str:
-    source = inspect.getsource(losses).splitlines()
-    for text in source:
-        if text.startswith(f"{name} ="):
-            return text
-    return f"{name} = {getattr(losses, name)!r}"
-
-
-def keras_snippet(loss_id: str, params: Mapping | None = None) -> str:
-    """A self-contained Python module (Keras 3 only, nothing from this project; tested on the
-    TensorFlow and JAX backends) defining ``loss_id`` with ``params`` (over the registry's
-    defaults, class weights included) as a serializable ``keras.losses.Loss`` and an instance
-    ``loss`` of it.
-
-    Raises ValueError for an unknown loss or parameter, or a value out of range."""
-    spec = losses.REGISTRY.get(loss_id) if isinstance(loss_id, str) else None
-    if spec is None:
-        raise ValueError(f"unknown loss {loss_id!r}; valid ids: {', '.join(losses.REGISTRY)}")
-    values = losses.get(loss_id, **dict(params or {})).params  # validated, over the defaults
-    fn = spec.fn
-    # A pixel-wise loss's values are scaled so that Keras's mean skips ignored pixels (as SegLoss.call).
-    pixel = spec.kind == "pixel"
-    names = _module_level_dependencies(fn, *([losses.pixel_mean_scale] if pixel else []))
-    constants = [n for n in names if not inspect.isfunction(getattr(losses, n))]
-    helpers = [n for n in names if inspect.isfunction(getattr(losses, n))]
-    cls = _class_name(loss_id)
-    args = list(values)
-    signature = ",\n        ".join(f"{k}={tuple(values[k])!r}" if isinstance(values[k], list) else f"{k}={values[k]!r}" for k in args)
-    assignments = "\n".join(
-        f"        self.{k} = None if {k} is None else [float(w) for w in {k}]" if k == "class_weights" else f"        self.{k} = {k}"
-        for k in args
-    )
-    kwargs = ", ".join(f"{k}=self.{k}" for k in args)
-    config = ", ".join(f"{k}=self.{k}" for k in args)
-    described = ", ".join(f"{k}={values[k]!r}" for k in args) or "no parameters"
-    formula = spec.formula
-    header = f'''r"""{spec.name} loss for Keras 3, exported by the Segmentation Loss Explorer.
-
-Chosen set-up: {described}.
-Formula (LaTeX): {formula}
-Source: {spec.source}
-
-{textwrap.fill(spec.notes, 96)}
-
-Conventions: y_pred logits when from_logits=True (the default), else probabilities, shaped
-(batch, ..., classes), channels last; y_true one-hot of the same shape, or integer labels
-(batch, ...) or (batch, ..., 1). With ignore_index (e.g. 255, integer labels only) those pixels
-count in no term. Generated from the explorer's own definitions; needs only Keras 3 (keras.ops);
-its tests run it on the TensorFlow and JAX backends:
-
-    from this_file import loss          # or {cls}(...) with other parameters
-    model.compile(optimizer="adam", loss=loss)
-    keras.models.load_model(path)       # after importing this file: the class is registered
-"""
-
-from __future__ import annotations
-
-import keras
-from keras import ops
-'''
-    parts = [header]
-    if constants:
-        parts.append("\n".join(_constant_line(n) for n in constants) + "\n")
-    for name in helpers + [fn.__name__]:
-        parts.append(inspect.getsource(getattr(losses, name)).rstrip() + "\n")
-    parts.append(
-        f'''@keras.saving.register_keras_serializable(package="seg_loss_snippet")
-class {cls}(keras.losses.Loss):
-    """{spec.name} as a keras.losses.Loss; the defaults are the exported set-up."""
-
-    def __init__(
-        self,
-        {signature + "," if args else ""}
-        name="{loss_id}",
-        reduction="sum_over_batch_size",
-        dtype=None,
-    ):
-        super().__init__(name=name, reduction=reduction, dtype=dtype)
-{assignments if args else "        pass"}
-
-    def call(self, y_true, y_pred):
-        {"values = " if pixel else "return "}{fn.__name__}(y_true, y_pred{", " + kwargs if args else ""}){"""
-        return values * pixel_mean_scale(y_true, y_pred, self.ignore_index)""" if pixel else ""}
-
-    def get_config(self):
-        config = super().get_config()
-        config.update({config})
-        return config
-
-
-loss = {cls}()
-'''
-    )
-    return "\n\n".join(p.rstrip("\n") + "\n" for p in parts)
-
-
-# --------------------------------------------------------------------------------------------
 # The configuration as JSON
 
 
@@ -198,7 +51,7 @@ def _attr(settings, name: str, default):
 
 
 def _run_dict(label: str, config: RunConfig, scheme: str | None) -> dict:
-    spec = losses.REGISTRY[config.loss_id]
+    spec = loss_registry.REGISTRY[config.loss_id]
     run = {"label": label, "loss": config.loss_id, "params": dict(config.loss_params)}
     if spec.uses_class_weights:
         run["class_weights"] = None if config.class_weights is None else [float(w) for w in config.class_weights]
@@ -270,9 +123,9 @@ def _run_config(run: Mapping, label: str, shared: dict, num_classes: int | None)
         raise ValueError(f"{where} must be an object, got {type(run).__name__}")
     _check_keys(run, {"label", "loss", "params", "class_weights", "scheme"}, where, {"loss"})
     loss_id = run["loss"]
-    if not isinstance(loss_id, str) or loss_id not in losses.REGISTRY:
-        raise ValueError(f"{where}: unknown loss {loss_id!r}; valid: {', '.join(losses.REGISTRY)}")
-    spec = losses.REGISTRY[loss_id]
+    if not isinstance(loss_id, str) or loss_id not in loss_registry.REGISTRY:
+        raise ValueError(f"{where}: unknown loss {loss_id!r}; valid: {', '.join(loss_registry.REGISTRY)}")
+    spec = loss_registry.REGISTRY[loss_id]
     params = run.get("params") or {}
     if not isinstance(params, Mapping):
         raise ValueError(f"{where}: params must be an object, got {type(params).__name__}")
@@ -293,7 +146,7 @@ def _run_config(run: Mapping, label: str, shared: dict, num_classes: int | None)
         class_weights = tuple(_float(w, f"{where}: class weight {c}", 0.0, 1e4) for c, w in enumerate(class_weights))
     # The registry's own checks (ranges, booleans, weights that leave some class weighted).
     try:
-        losses._validated(spec, dict(params, **({"class_weights": list(class_weights)} if class_weights else {})))
+        loss_registry.validated(spec, dict(params, **({"class_weights": list(class_weights)} if class_weights else {})))
     except ValueError as error:
         raise ValueError(f"{where}: {error}") from None
     values = {}
@@ -415,9 +268,9 @@ def _run_from_query(label: str, text: str, num_classes: int | None) -> dict:
     where = f"run {label}"
     fields = text.split(_SEP)
     loss_id = fields[0]
-    if loss_id not in losses.REGISTRY:
-        raise ValueError(f"{where}: unknown loss {loss_id!r}; valid: {', '.join(losses.REGISTRY)}")
-    spec = losses.REGISTRY[loss_id]
+    if loss_id not in loss_registry.REGISTRY:
+        raise ValueError(f"{where}: unknown loss {loss_id!r}; valid: {', '.join(loss_registry.REGISTRY)}")
+    spec = loss_registry.REGISTRY[loss_id]
     pairs = fields[1:]
     if len(pairs) % 2:
         raise ValueError(f"{where}: '{text}' does not read as loss~name~value~name~value…")

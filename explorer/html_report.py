@@ -13,7 +13,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from explorer import compare, plots
-from explorer.model import NORMALIZATIONS
+from explorer.run_config import NORMALIZATIONS
 
 SEQUENCE = plotly.colors.qualitative.D3  # one colour per variant
 

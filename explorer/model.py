@@ -20,8 +20,8 @@ import math
 import keras
 from keras import layers
 
-NORMALIZATIONS = {"group": "group normalization", "batch": "batch normalization", "none": "no normalization"}
-DEFAULT_NORMALIZATION = "group"
+from explorer.run_config import DEFAULT_NORMALIZATION, NORMALIZATIONS
+
 GROUPS = 4  # per group-normalization layer; fewer where a layer has fewer channels
 BATCH_NORM_MOMENTUM = 0.9
 

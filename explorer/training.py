@@ -23,28 +23,8 @@ import tensorflow as tf
 
 from explorer import losses, metrics, tf_internals
 from explorer.data import Dataset
-from explorer.model import DEFAULT_NORMALIZATION, build_unet
-
-
-@dataclass(frozen=True)
-class RunConfig:
-    """Everything that defines a run. `loss_params` are the loss's own parameters (floats and
-    the booleans `batch`, `include_background`); `class_weights` are final per-class weights
-    (None: uniform), used by losses whose registry entry says so."""
-
-    loss_id: str = "ce"
-    loss_params: dict = field(default_factory=dict)
-    class_weights: tuple[float, ...] | None = None
-    learning_rate: float = 1e-3
-    batch_size: int = 16
-    seed: int = 0
-    depth: int = 3
-    width: int = 8
-    normalization: str = DEFAULT_NORMALIZATION
-
-    def architecture(self) -> tuple:
-        """What must match for two runs to share weights."""
-        return (self.depth, self.width, self.seed, self.normalization)
+from explorer.model import build_unet
+from explorer.run_config import RunConfig
 
 
 @dataclass(frozen=True)

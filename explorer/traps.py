@@ -218,11 +218,11 @@ def per_batch_weights(
     shares = [w[m].sum() / w.sum() for w, m in zip(batch_w, missing) if m.any()]
     absent_share = float(np.mean(shares)) if shares else float("nan")
 
-    spec = losses.REGISTRY[loss_id]
-    defaults = {p.name: p.default for p in spec.params}
+    defaults = {p.name: p.default for p in losses.REGISTRY[loss_id].params}
+    function = losses.FUNCTIONS[loss_id]
 
     def loss(y, logits, class_weights):
-        return tf.reduce_mean(spec.fn(y, logits, class_weights=class_weights, **defaults))
+        return tf.reduce_mean(function(y, logits, class_weights=class_weights, **defaults))
 
     variants = (_Variant("weights from each batch", loss), _Variant("weights from the dataset", loss))
 

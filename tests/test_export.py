@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from explorer import export, losses
+from explorer import export, losses, snippet
 from explorer.model import build_unet
 from explorer.training import RunConfig
 
@@ -114,7 +114,7 @@ def test_every_snippet_gives_the_value_and_gradient_of_losses_get_on_tensorflow_
     np.save(tmp_path / "z.npy", z)
     expected, gradients = {}, {}
     for name, loss_id, params in _cases():
-        code = export.keras_snippet(loss_id, params)
+        code = snippet.keras_snippet(loss_id, params)
         imports = [n for n in ast.walk(ast.parse(code)) if isinstance(n, (ast.Import, ast.ImportFrom))]
         modules = {alias.name.split(".")[0] for n in imports if isinstance(n, ast.Import) for alias in n.names} | {
             n.module.split(".")[0] for n in imports if isinstance(n, ast.ImportFrom) and n.module
@@ -143,17 +143,17 @@ def test_every_snippet_gives_the_value_and_gradient_of_losses_get_on_tensorflow_
 
 
 def test_snippet_states_the_chosen_parameters_and_refuses_bad_ones():
-    code = export.keras_snippet("tversky", {"alpha": 0.2, "beta": 0.8, "class_weights": [1, 2, 3, 4]})
+    code = snippet.keras_snippet("tversky", {"alpha": 0.2, "beta": 0.8, "class_weights": [1, 2, 3, 4]})
     assert "alpha=0.2" in code and "beta=0.8" in code and "class_weights=(1.0, 2.0, 3.0, 4.0)" in code
     assert "class TverskyLoss(keras.losses.Loss)" in code and "loss = TverskyLoss()" in code
     assert "explorer" not in "".join(line for line in code.splitlines() if line.startswith(("import", "from")))
     compile(code, "tversky_loss.py", "exec")
     with pytest.raises(ValueError, match="unknown loss 'nope'"):
-        export.keras_snippet("nope", {})
+        snippet.keras_snippet("nope", {})
     with pytest.raises(ValueError, match="outside"):
-        export.keras_snippet("tversky", {"alpha": 3.0})
+        snippet.keras_snippet("tversky", {"alpha": 3.0})
     with pytest.raises(ValueError, match="no parameter 'delta'"):
-        export.keras_snippet("dice", {"delta": 0.5})
+        snippet.keras_snippet("dice", {"delta": 0.5})
 
 
 # -- configuration JSON --------------------------------------------------------------------------

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from explorer import losses
+from explorer import loss_registry, losses
 from loss_reference import reference, softmax
 
 LOSS_IDS = list(losses.REGISTRY)
@@ -405,10 +405,16 @@ def test_registry_order_and_fields():
 
 @pytest.mark.parametrize("loss_id", LOSS_IDS)
 def test_each_function_takes_exactly_its_registry_parameters(loss_id):
-    spec = losses.REGISTRY[loss_id]
-    accepted = set(inspect.signature(spec.fn).parameters) - {"y_true", "y_pred"}
-    assert accepted == set(losses.defaults(loss_id))
-    assert list(losses.get(loss_id).params) == list(losses.defaults(loss_id))
+    accepted = set(inspect.signature(losses.FUNCTIONS[loss_id]).parameters) - {"y_true", "y_pred"}
+    assert accepted == set(loss_registry.defaults(loss_id))
+    assert list(losses.get(loss_id).params) == list(loss_registry.defaults(loss_id))
+
+
+def test_every_registry_id_has_one_tensor_function_and_no_function_is_unregistered():
+    assert list(losses.FUNCTIONS) == list(loss_registry.REGISTRY)
+    named = {name for name, value in vars(losses).items() if name.endswith("_loss") and callable(value)}
+    assert set(losses.FUNCTIONS.values()) == {getattr(losses, name) for name in named}
+    assert all(function.__name__ == f"{loss_id}_loss" for loss_id, function in losses.FUNCTIONS.items())
 
 
 def test_no_streamlit_in_losses():
@@ -563,7 +569,7 @@ def test_set_params_changes_the_value_without_retracing(loss_id):
     loss.set_params(**new)
     after, grad = step(f32(y), f32(z))
     assert len(traces) == 1
-    assert loss.params == {**losses.defaults(loss_id), **new}
+    assert loss.params == {**loss_registry.defaults(loss_id), **new}
     expected = losses.get(loss_id, **new)(f32(y), f32(z))
     assert float(after) == pytest.approx(float(expected), rel=1e-6)
     assert float(after) != pytest.approx(float(before), rel=1e-4)

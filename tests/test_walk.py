@@ -68,7 +68,7 @@ def test_a_failure_reports_the_seed_and_the_actions_that_replay_it():
 def test_a_formatted_option_is_set_by_the_value_its_label_shows():
     """A long walk (seed 11) chose the label 'group normalization' of a select box whose format_func
     is NORMALIZATIONS.get and could not turn it back into "group" (a ValueError in the walk)."""
-    from explorer.model import NORMALIZATIONS
+    from explorer.run_config import NORMALIZATIONS
 
     class Select:
         format_func = NORMALIZATIONS.get

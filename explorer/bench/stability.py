@@ -17,7 +17,7 @@ import argparse
 import time
 
 from explorer import data, losses, weights
-from explorer.model import NORMALIZATIONS
+from explorer.run_config import NORMALIZATIONS
 from explorer.training import Run, RunConfig, format_value
 
 

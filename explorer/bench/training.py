@@ -21,7 +21,7 @@ import tensorflow as tf
 
 from explorer import data, plots
 from explorer.bench.devices import device_kinds
-from explorer.model import NORMALIZATIONS
+from explorer.run_config import NORMALIZATIONS
 from explorer.training import Run, RunConfig, batch_indices
 
 

@@ -46,7 +46,7 @@ from pathlib import Path
 import numpy as np
 
 from explorer import data, losses, metrics, weights
-from explorer.model import DEFAULT_NORMALIZATION, NORMALIZATIONS
+from explorer.run_config import DEFAULT_NORMALIZATION, NORMALIZATIONS
 from explorer.training import Run, RunConfig
 
 BASELINE = "ce"
@@ -58,7 +58,7 @@ CANCELLED = "cancelled"  # the reason of a run that a stop cut short or never st
 ROOT = Path(__file__).resolve().parents[2]
 # What determines a result: the training and scoring code and the dataset. The fingerprint of
 # their tokens (comments and docstrings left out) is stored with every result.
-RESULT_CODE = ("explorer/model.py", "explorer/training.py", "explorer/losses.py", "explorer/data.py", "explorer/weights.py", "explorer/metrics.py")
+RESULT_CODE = ("explorer/model.py", "explorer/run_config.py", "explorer/training.py", "explorer/losses.py", "explorer/loss_registry.py", "explorer/data.py", "explorer/weights.py", "explorer/metrics.py")
 RESULT_DATA = "assets/toy"
 README_BEGIN = "<!-- comparison:begin -->"
 README_END = "<!-- comparison:end -->"

@@ -15,7 +15,7 @@ from explorer.compare import (
     LEARNING_RATE, WEIGHT_SCHEMES, Plan, TrainingData, code_fingerprint, csv_rows, default_workers, predictions,
     replace_readme_section, report, run_all,
 )
-from explorer.model import NORMALIZATIONS
+from explorer.run_config import NORMALIZATIONS
 
 
 def main(argv=None) -> None:

@@ -13,7 +13,7 @@ import streamlit as st
 
 from explorer import compare, html_report, losses, weights
 from explorer.data import Dataset
-from explorer.model import NORMALIZATIONS
+from explorer.run_config import NORMALIZATIONS
 from explorer.ui import capacity, session
 from explorer.ui.compare_job import ComparisonJob
 

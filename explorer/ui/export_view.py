@@ -7,7 +7,7 @@ from urllib.parse import urlencode
 
 import streamlit as st
 
-from explorer import export, losses, weights
+from explorer import export, losses, snippet, weights
 from explorer.training import Run, RunConfig
 from explorer.ui import link, sidebar
 
@@ -52,7 +52,7 @@ def _losses(configs: dict[str, RunConfig]) -> None:
     for column, (label, config) in zip(st.columns(len(configs)), configs.items()):
         with column:
             try:
-                code = export.keras_snippet(config.loss_id, _snippet_params(config))
+                code = snippet.keras_snippet(config.loss_id, _snippet_params(config))
             except ValueError as error:
                 st.warning(f"Run {label}'s loss cannot be exported: {error}")
                 continue

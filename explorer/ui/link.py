@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from explorer import export, losses, weights
+from explorer import export, loss_registry, weights
 from explorer.ui import sidebar
 
 _DONE = "_link_checked"
@@ -52,7 +52,7 @@ def _apply(params: dict, counts: weights.ClassCounts) -> tuple[str, str]:
         )
     for key, value in values.items():
         st.session_state[key] = value
-    runs = ", ".join(f"{label}: {losses.REGISTRY[c.loss_id].name}" for label, c in configs.items())
+    runs = ", ".join(f"{label}: {loss_registry.REGISTRY[c.loss_id].name}" for label, c in configs.items())
     return "ok", f"Opened from a link: {len(configs)} run{'s' if len(configs) > 1 else ''} ({runs}) with their parameters and weights."
 
 
@@ -89,7 +89,7 @@ def widget_values(configs: dict, settings: export.Settings, counts: weights.Clas
         keys["evaluate_every"]: int(_in_range(settings.evaluate_every, sidebar.EVALUATE_EVERY_RANGE, "validate every")),
     }
     for label, config in configs.items():
-        spec = losses.REGISTRY[config.loss_id]
+        spec = loss_registry.REGISTRY[config.loss_id]
         values[sidebar.loss_key(label)] = config.loss_id
         for p in spec.params:
             if p.name in config.loss_params:

@@ -1,5 +1,6 @@
 """The sidebar: shared training settings and each run's loss, parameters and class weights.
-Every control is built from the registries in explorer.losses and explorer.weights."""
+Every control is built from the registries in explorer.loss_registry and explorer.weights; no
+TensorFlow here, so a fresh server's first page shows the sidebar while TensorFlow loads."""
 
 from __future__ import annotations
 
@@ -10,11 +11,10 @@ from dataclasses import dataclass
 import numpy as np
 import streamlit as st
 
-from explorer import losses, weights
+from explorer import loss_registry, weights
 from explorer.data import Dataset
-from explorer.model import DEFAULT_NORMALIZATION, NORMALIZATIONS
-from explorer.training import RunConfig
 from explorer.export import RUN_LABELS
+from explorer.run_config import DEFAULT_NORMALIZATION, NORMALIZATIONS, RunConfig
 
 DEFAULT_LOSSES = {"A": "ce", "B": "focal_tversky", "C": "weighted_ce"}
 DEFAULT_SCHEME = "balanced"
@@ -115,15 +115,15 @@ def settings(dataset: Dataset, counts: weights.ClassCounts) -> tuple[dict[str, R
 
 
 def _run_config(label: str, dataset: Dataset, counts: weights.ClassCounts, shared: dict) -> RunConfig:
-    ids = list(losses.REGISTRY)
+    ids = list(loss_registry.REGISTRY)
     loss_id = st.selectbox(
         "Loss",
         ids,
         index=ids.index(DEFAULT_LOSSES[label]),
-        format_func=lambda i: losses.REGISTRY[i].name,
+        format_func=lambda i: loss_registry.REGISTRY[i].name,
         key=loss_key(label),
     )
-    spec = losses.REGISTRY[loss_id]
+    spec = loss_registry.REGISTRY[loss_id]
     params = {}
     for p in spec.params:
         params[p.name] = st.slider(p.name, float(p.min), float(p.max), float(p.default), float(p.step), format="%.3g", help=p.help, key=param_key(label, loss_id, p.name))
@@ -146,7 +146,7 @@ def _refuse_weights_that_count_no_class(label: str, config: RunConfig, dataset: 
     include_background = config.loss_params.get("include_background", True)
     last_valid_key = f"_{label}_last_valid_config"
     try:
-        losses.check_class_weights(config.loss_id, config.class_weights, include_background)
+        loss_registry.check_class_weights(config.loss_id, config.class_weights, include_background)
     except ValueError:
         what = "Give at least one class a weight above 0." if include_background else (
             f"Give a class other than {dataset.class_names[0]} a weight above 0, or tick Include background."
