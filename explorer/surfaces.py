@@ -186,7 +186,7 @@ def _evaluator(loss_id: str, flags: tuple, weighted: bool, layout: Layout, size:
         if key in _EVALUATORS:
             return _EVALUATORS[key]
     spec = losses.REGISTRY[loss_id]
-    function = losses.FUNCTIONS[loss_id]
+    loss_function = losses.FUNCTIONS[loss_id]
     pixels, n, ch = layout.pixels, layout.class_pixels, layout.class_channel
     sigmoid = loss_id in SIGMOID_LOSSES
     flag_kwargs = dict(flags)
@@ -221,7 +221,7 @@ def _evaluator(loss_id: str, flags: tuple, weighted: bool, layout: Layout, size:
                 [tf.broadcast_to(z_class[:, None, None, :], [size, 1, n, 2]), tf.broadcast_to(z_other[:, None, None, :], [size, 1, pixels - n, 2])],
                 axis=2,
             )
-            value = function(y, z, **kwargs)
+            value = loss_function(y, z, **kwargs)
             total = tf.reduce_sum(value)  # images are independent: each one's gradient is its own
         g_class, g_other = tape.gradient(total, [z_class, z_other])
         # Sums over each group's pixels → one pixel's gradient (the group's mean), ×P.
@@ -240,7 +240,7 @@ def _evaluator(loss_id: str, flags: tuple, weighted: bool, layout: Layout, size:
         with tf.GradientTape() as tape:
             tape.watch([z_class, z_other])
             z = tf.stack([z_class, z_other], axis=1)[:, None]  # (size, 1, 2 pixels, 2 channels)
-            out = function(y, z, **kwargs)  # (size, 1, 2) per-pixel losses
+            out = loss_function(y, z, **kwargs)  # (size, 1, 2) per-pixel losses
             total = tf.reduce_sum(out)
         g_class, g_other = tape.gradient(total, [z_class, z_other])
         class_loss, other_loss = out[:, 0, 0], out[:, 0, 1]

@@ -219,10 +219,10 @@ def per_batch_weights(
     absent_share = float(np.mean(shares)) if shares else float("nan")
 
     defaults = {p.name: p.default for p in losses.REGISTRY[loss_id].params}
-    function = losses.FUNCTIONS[loss_id]
+    loss_function = losses.FUNCTIONS[loss_id]
 
     def loss(y, logits, class_weights):
-        return tf.reduce_mean(function(y, logits, class_weights=class_weights, **defaults))
+        return tf.reduce_mean(loss_function(y, logits, class_weights=class_weights, **defaults))
 
     variants = (_Variant("weights from each batch", loss), _Variant("weights from the dataset", loss))
 
