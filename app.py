@@ -9,26 +9,9 @@ st.caption("Train a small U-Net on deliberately imbalanced data and watch what e
 # Less empty space above the title than Streamlit's default, so the live view fits a 1440×900 screen.
 st.html("<style>[data-testid='stMainBlockContainer'] { padding-top: 2.5rem; }</style>")
 
-with st.spinner("Loading TensorFlow (a few seconds, once per server)…"):
-    from explorer.training import describe_device
-    from explorer.ui import (
-        capacity,
-        compare_view,
-        dataset_view,
-        export_view,
-        link,
-        loss_view,
-        sections,
-        session,
-        sidebar,
-        surfaces_view,
-        training_view,
-        traps_view,
-        upload_view,
-    )
-    from explorer.ui.streamlit_internals import keep_keras_state
-
-    keep_keras_state()  # before the first script run ends: see explorer/ui/streamlit_internals.py
+# The top of the page needs no TensorFlow: a fresh server's first visitor sees the sidebar and the
+# class strip while it loads (its import, below, takes seconds; later script runs find it loaded).
+from explorer.ui import active_data, capacity, dataset_view, link, sections, session, sidebar
 
 try:
     capacity.slots()
@@ -38,16 +21,15 @@ except ValueError as error:  # a misconfigured server: say what to set rather th
 
 session.mark_full_run()
 # The user's image–mask pairs when "Train on these images" is on, else the toy dataset.
-dataset = upload_view.active_dataset() or session.toy_dataset()
-counts = upload_view.active_counts() or session.toy_counts()
-upload_view.drop_runs_on_other_data(dataset)
+dataset = active_data.active_dataset() or session.toy_dataset()
+counts = active_data.active_counts() or session.toy_counts()
+active_data.drop_runs_on_other_data(dataset)
 link.apply(counts)  # a shared link fills the sidebar's widgets before they exist
 configs, settings = sidebar.settings(dataset, counts)
 
 # Train, Step, Reset and the progress stay above the sections, so training goes on (and shows)
-# whichever section is open. The runs are built after the buttons (they act on the runs at the
-# click), so a new session sees the page before its models exist; the progress after the runs.
-drawn = training_view.controls(settings)
+# whichever section is open. They are drawn once TensorFlow is in, into this container.
+controls = st.container()
 
 # Only the open section runs (on_change="rerun"), so a slider moved in the sidebar reruns the
 # live view and nothing else. "Your data" always runs: its file uploaders keep the files only
@@ -61,6 +43,18 @@ with live:
         with strip:
             dataset_view.class_strip(dataset, counts)
         curves = st.container()  # filled by the progress line's fragment (one redraw for both)
+
+with controls, st.spinner("Loading TensorFlow (a few seconds, once per server)…"):
+    from explorer.training import describe_device
+    from explorer.ui import compare_view, export_view, loss_view, surfaces_view, training_view, traps_view, upload_view
+    from explorer.ui.streamlit_internals import keep_keras_state
+
+    keep_keras_state()  # before the first script run ends: see explorer/ui/streamlit_internals.py
+
+# The runs are built after the buttons (they act on the runs at the click), so a new session sees
+# the page before its models exist; the progress after the runs.
+with controls:
+    drawn = training_view.controls(settings)
 runs = session.sync_runs(configs, dataset)
 training_view.status(drawn, settings, (curves, dataset) if live.open else None)
 with live:

@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 import math
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -159,6 +161,36 @@ def test_page_loads_with_dataset_device_and_untrained_runs():
 
     # No section shows an error.
     assert_every_section_whole(at)
+
+
+# The page run with TensorFlow and Keras made unimportable: whatever the page draws before the
+# import fails, it draws before TensorFlow loads.
+_WITHOUT_TENSORFLOW = """
+import json, sys
+sys.modules["tensorflow"] = None  # an import of it raises ImportError
+sys.modules["keras"] = None
+from streamlit.testing.v1 import AppTest
+at = AppTest.from_file("app.py", default_timeout=60).run()
+print(json.dumps({
+    "sidebar": [w.label for w in at.sidebar.selectbox] + [w.label for w in at.sidebar.slider],
+    "markdown": [m.value for m in at.markdown],
+    "exceptions": [e.message for e in at.exception],
+    "loaded": sorted(m for m in ("tensorflow", "keras") if sys.modules.get(m) is not None),
+}))
+"""
+
+
+def test_the_sidebar_and_the_class_strip_are_drawn_before_tensorflow_is_imported():
+    """A fresh server's first visitor sees the controls while TensorFlow loads (seconds): the top of
+    the page imports no TensorFlow. Checked by running the page where TensorFlow cannot be imported."""
+    done = subprocess.run([sys.executable, "-c", _WITHOUT_TENSORFLOW], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
+    page = json.loads(done.stdout.strip().splitlines()[-1])
+    assert page["loaded"] == []
+    assert any("tensorflow" in message.lower() for message in page["exceptions"]), page["exceptions"]  # it did stop there
+    assert page["sidebar"].count("Loss") == sidebar.DEFAULT_NUM_RUNS
+    assert "Normalization in the U-Net" in page["sidebar"] and "Steps per round" in page["sidebar"]
+    assert any("% of training pixels" in text for text in page["markdown"]), page["markdown"]
 
 
 def test_step_trains_every_run():

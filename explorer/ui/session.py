@@ -1,16 +1,25 @@
 """Where the page keeps things: the shared read-only dataset (cached once per process) and each
-browser session's runs (in `st.session_state`, so sessions never see each other's models)."""
+browser session's runs (in `st.session_state`, so sessions never see each other's models).
+
+The top of the page (the dataset, the sidebar) uses this module before TensorFlow is imported, so
+the runs' and the worker's modules are imported only by the functions that build them."""
 
 from __future__ import annotations
 
 import threading
+from typing import TYPE_CHECKING
 
 import streamlit as st
 
 from explorer import data as data_module
-from explorer import live, weights
-from explorer.training import Run, RunConfig
+from explorer import weights
+from explorer.run_config import RunConfig
 from explorer.ui import capacity
+
+if TYPE_CHECKING:
+    from explorer import live
+    from explorer.training import Run
+
 
 @st.cache_resource(show_spinner="Loading the toy dataset…")
 def toy_dataset() -> data_module.Dataset:
@@ -51,6 +60,8 @@ def runs_lock() -> threading.RLock:
 def worker() -> live.LiveTrainer:
     """The session's training worker (its thread runs only while it has work)."""
     if "live_worker" not in st.session_state:
+        from explorer import live  # TensorFlow: see the module's docstring
+
         st.session_state.live_worker = live.LiveTrainer(runs(), runs_lock(), capacity.slots(), capacity.session_id())
     return st.session_state.live_worker
 
@@ -64,6 +75,8 @@ def sync_runs(configs: dict[str, RunConfig], dataset: data_module.Dataset) -> di
 
 
 def _sync_runs(current: dict[str, Run], configs: dict[str, RunConfig], dataset: data_module.Dataset) -> dict[str, Run]:
+    from explorer.training import Run  # TensorFlow: see the module's docstring
+
     for label in list(current):
         if label not in configs:
             del current[label]

@@ -8,8 +8,8 @@ Reading and checking is explorer/uploads.py; this module lays it out and keeps, 
   ids, so a rerun decodes nothing again), the last good masks, images and dataset;
 - ``st.session_state["upload_train"]``: the "Train on these images" switch.
 
-app.py reads :func:`active_dataset` (and :func:`active_counts`) *before* building the runs, and
-calls :func:`drop_runs_on_other_data` before ``session.sync_runs``, so the runs train on the
+app.py reads ``active_data.active_dataset`` (and ``active_counts``) *before* building the runs,
+and calls ``active_data.drop_runs_on_other_data`` before ``session.sync_runs``, so the runs train on the
 uploaded pairs only when the switch is on. A new Dataset object is made only when the pairs'
 content changes (a fingerprint of the arrays), so a bad upload, or a good upload of the same data,
 keeps the runs and their history (``session.sync_runs`` keeps a run while its dataset is the same
@@ -31,15 +31,13 @@ from explorer import losses, owndata, plots, surface_plots, surfaces, uploads, w
 from explorer.data import Dataset
 from explorer.training import Run
 from explorer.ui import session
+from explorer.ui.active_data import SERVED_KEY, STATE, TRAIN_KEY
 from explorer.ui.dataset_view import enlarge, training_void, void_share
 
 _log = logging.getLogger(__name__)
 
-STATE = "upload_state"
-TRAIN_KEY = "upload_train"
 RESOLUTION_KEY = "upload_resolution"
 RARE_KEY = "upload_rare_crops"
-SERVED_KEY = "upload_served"  # id() of the dataset active_dataset() gave this script run
 MAX_LISTED = 25  # refused files listed one by one; the rest are counted
 PLANE_RESOLUTION = 61
 PREVIEW = 6
@@ -52,47 +50,6 @@ CROP_SIZES = (64, 32, 128, RESIZE)
 POOL_PIXELS = uploads.MAX_PAIRS * uploads.SIZE**2
 VALIDATION_PIXELS = 2**20
 RARE_SHARES = (0.0, 0.1, 0.25, 0.5)
-_PER_DATASET_KEYS = ("val_image", "surfaces_class")
-
-
-# ---------------------------------------------------------------------------------------------
-# What app.py reads
-
-
-def active_dataset() -> Dataset | None:
-    """The uploaded image–mask Dataset when "Train on these images" is on, else None. Call it once
-    at the top of the page, before the runs are built."""
-    state = st.session_state.get(STATE, {})
-    dataset = state.get("dataset") if st.session_state.get(TRAIN_KEY) else None
-    st.session_state[SERVED_KEY] = id(dataset) if dataset is not None else None
-    return dataset
-
-
-def active_counts() -> weights.ClassCounts | None:
-    """Class counts over the training masks of :func:`active_dataset` (None when it is None)."""
-    state = st.session_state.get(STATE, {})
-    if not st.session_state.get(TRAIN_KEY) or state.get("dataset") is None:
-        return None
-    return state.get("dataset_counts")
-
-
-def drop_runs_on_other_data(dataset: Dataset) -> None:
-    """Call before ``session.sync_runs`` when the dataset may have changed (the switch, new pairs).
-
-    Forgets the runs built on another dataset: sync_runs would rebuild them anyway, but it also
-    hands a new run the initial weights of any run with the same architecture, and a run of a
-    dataset with another number of classes has weights of the wrong shape. And resets the widgets
-    whose values belong to the old dataset: the validation image index and the surfaces' class.
-    (The sidebar's class weight boxes need nothing: their keys hold the dataset's class counts.)"""
-    runs = st.session_state.get("runs")
-    stale = [label for label, run in (runs or {}).items() if run.data is not dataset]
-    if not stale:
-        return
-    with session.runs_lock():
-        for label in stale:
-            del runs[label]
-    for key in _PER_DATASET_KEYS:
-        st.session_state.pop(key, None)
 
 
 # ---------------------------------------------------------------------------------------------
