@@ -82,10 +82,9 @@ def prediction_gallery(outcomes: list[compare.Outcome], normalization: str, subj
     dataset, rare, index = subject.dataset, subject.rarest, subject.example
     truth = dataset.val_masks[index]
     void = truth == dataset.ignore_index if dataset.ignore_index is not None else np.zeros(truth.shape, bool)
-    scale = max(1, 192 // max(truth.shape))
     cells = [
-        ("image", plots.png_data_url(dataset.val_images[index] * 255, scale)),
-        ("truth", plots.png_data_url(plots.colorize(truth, dataset.class_colors, dataset.ignore_index), scale)),
+        ("image", plots.png_data_url(plots.enlarge(dataset.val_images[index] * 255))),
+        ("truth", plots.png_data_url(plots.enlarge(plots.colorize(truth, dataset.class_colors, dataset.ignore_index)))),
     ]
     for variant in _variants(outcomes, normalization):
         done = [o for o in compare.finished(outcomes, variant) if compare.prediction_key(o) in predictions]
@@ -95,7 +94,7 @@ def prediction_gallery(outcomes: list[compare.Outcome], normalization: str, subj
         run = done[0]
         outcome = plots.outcome_map(truth, predictions[compare.prediction_key(run)], rare)
         outcome[void] = plots.hex_to_rgb(plots.VOID_COLOR)
-        cells.append((f"{variant.name}, seed {run.seed}: IoU {dataset.class_names[rare]} {run.iou[rare]:.2f}", plots.png_data_url(outcome, scale)))
+        cells.append((f"{variant.name}, seed {run.seed}: IoU {dataset.class_names[rare]} {run.iou[rare]:.2f}", plots.png_data_url(plots.enlarge(outcome))))
     legend = ", ".join(f'<span style="color:{c}">■</span> {html.escape(n)}' for n, c in plots.OUTCOME_COLORS.items())
     figures = "".join(
         f'<figure><img src="{src}" alt="{html.escape(label)}"><figcaption>{html.escape(label)}</figcaption></figure>' if src

@@ -40,11 +40,17 @@ def hex_to_rgb(color: str) -> tuple[int, int, int]:
     return tuple(int(color[i : i + 2], 16) for i in (0, 2, 4))
 
 
-def png_data_url(rgb: np.ndarray, scale: int = 1) -> str:
-    """An 8-bit image (H×W or H×W×3), each pixel `scale`×`scale`, as a PNG data URL: the image
-    travels inside the page or report that shows it."""
+def enlarge(image: np.ndarray, target: int = 192) -> np.ndarray:
+    """Nearest-neighbour up to about ``target`` pixels wide, so small masks stay crisp (the toy
+    dataset's 64-pixel images ×3)."""
+    factor = max(1, target // max(image.shape[:2]))
+    return np.repeat(np.repeat(image, factor, axis=0), factor, axis=1)
+
+
+def png_data_url(rgb: np.ndarray) -> str:
+    """An 8-bit image (H×W or H×W×3) as a PNG data URL: the image travels inside the page or
+    report that shows it."""
     pixels = np.ascontiguousarray(rgb, dtype=np.uint8)
-    pixels = np.repeat(np.repeat(pixels, scale, axis=0), scale, axis=1)
     buffer = io.BytesIO()
     Image.fromarray(pixels).save(buffer, format="PNG")
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")

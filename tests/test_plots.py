@@ -3,10 +3,13 @@ markers on every plot, titles over their plots, square pixels in the probability
 
 from __future__ import annotations
 
+import base64
+import io
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from explorer import plots
 
@@ -69,3 +72,20 @@ def test_probability_maps_one_square_pixelled_map_per_class_under_its_name(side)
     spans = domains(layout, "xaxis", 4)
     assert all(right < next_left for (_, right), (next_left, _) in zip(spans, spans[1:]))
     assert [(a["text"], a["x"]) for a in layout["annotations"]] == [(name, pytest.approx((l + r) / 2)) for name, (l, r) in zip(CLASSES, spans)]
+
+
+def test_enlarge_repeats_each_pixel_up_to_the_target_width_and_leaves_large_images_alone():
+    mask = np.arange(64 * 50).reshape(64, 50) % 7
+    big = plots.enlarge(mask)  # 192 // 64 = 3
+    assert big.shape == (192, 150)
+    assert np.array_equal(big[::3, ::3], mask) and np.array_equal(big[2::3, 1::3], mask)
+    large = np.zeros((200, 120, 3), np.uint8)
+    assert plots.enlarge(large).shape == large.shape
+
+
+def test_png_data_url_holds_the_image_exactly():
+    rgb = np.random.default_rng(0).integers(0, 256, (9, 7, 3), dtype=np.uint8)
+    url = plots.png_data_url(rgb)
+    assert url.startswith("data:image/png;base64,")
+    decoded = np.asarray(Image.open(io.BytesIO(base64.b64decode(url.split(",", 1)[1]))))
+    assert np.array_equal(decoded, rgb)

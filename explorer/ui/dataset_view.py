@@ -15,13 +15,6 @@ from explorer.data import Dataset
 PREVIEW_COUNT = 6
 
 
-def enlarge(image: np.ndarray, target: int = 192) -> np.ndarray:
-    """Nearest-neighbour up to about ``target`` pixels wide, so small masks stay crisp (the toy
-    dataset's 64-pixel images ×3)."""
-    factor = max(1, target // max(image.shape[:2]))
-    return np.repeat(np.repeat(image, factor, axis=0), factor, axis=1)
-
-
 def class_strip(dataset: Dataset, counts: weights.ClassCounts) -> None:
     """One line for the live view: the dataset, and each class's colour and share of the training
     pixels. Needs no TensorFlow, so it shows before the runs are built. The names may be the user's
@@ -42,8 +35,8 @@ def show(dataset: Dataset, counts: weights.ClassCounts) -> None:
     st.subheader(f"{dataset.name}: {len(dataset.train_images)} training and {len(dataset.val_images)} validation images")
     images, masks = st.columns(2)
     chosen = range(PREVIEW_COUNT)
-    images.image([enlarge(_to_uint8(dataset.train_images[i])) for i in chosen], caption=[f"image {i}" for i in chosen], width=110)
-    masks.image([enlarge(plots.colorize(dataset.train_masks[i], dataset.class_colors, dataset.ignore_index)) for i in chosen], caption=[f"mask {i}" for i in chosen], width=110)
+    images.image([plots.enlarge(_to_uint8(dataset.train_images[i])) for i in chosen], caption=[f"image {i}" for i in chosen], width=110)
+    masks.image([plots.enlarge(plots.colorize(dataset.train_masks[i], dataset.class_colors, dataset.ignore_index)) for i in chosen], caption=[f"mask {i}" for i in chosen], width=110)
     if dataset.ignore_index is not None:
         st.caption(
             f"{training_void(dataset)} Void pixels (white) count in no loss, metric, class share or weight: the shares and "

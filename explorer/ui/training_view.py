@@ -18,7 +18,6 @@ from explorer.data import Dataset
 from explorer.live import Plan
 from explorer.training import Run
 from explorer.ui import capacity, session, surfaces_view
-from explorer.ui.dataset_view import enlarge
 from explorer.ui.sidebar import TrainingSettings
 
 TRACE_AHEAD_VARIABLE = "EXPLORER_TRACE_AHEAD"
@@ -244,7 +243,7 @@ def _png(image: np.ndarray) -> str:
     to st.image become a media file that the browser fetches afterwards, and under a fragment
     redrawing every few seconds a newer redraw could delete the file first (a 404 and a broken
     image in the browser, seen on a loaded machine)."""
-    return plots.png_data_url(enlarge(image))
+    return plots.png_data_url(plots.enlarge(image))
 
 
 def _validation_image(dataset: Dataset, image_index: int) -> list[str]:

@@ -14,7 +14,6 @@ import streamlit as st
 
 from explorer import plots, traps
 from explorer.data import Dataset
-from explorer.ui.dataset_view import enlarge
 
 TAB_NAMES = (
     "Weights per batch",
@@ -72,7 +71,7 @@ def _traps(dataset: Dataset) -> None:
 
 
 def _masks(masks, dataset: Dataset, captions, width: int = 96) -> None:
-    st.image([enlarge(plots.colorize(m, dataset.class_colors)) for m in masks], caption=list(captions), width=width)
+    st.image([plots.enlarge(plots.colorize(m, dataset.class_colors)) for m in masks], caption=list(captions), width=width)
 
 
 def _verdict(outcome: traps.Outcome, dataset: Dataset) -> str:

@@ -32,7 +32,7 @@ from explorer.data import Dataset
 from explorer.training import Run
 from explorer.ui import session
 from explorer.ui.active_data import SERVED_KEY, STATE, TRAIN_KEY
-from explorer.ui.dataset_view import enlarge, training_void, void_share
+from explorer.ui.dataset_view import training_void, void_share
 
 _log = logging.getLogger(__name__)
 
@@ -482,8 +482,8 @@ def _images_panel(state: dict, images: uploads.ImageSet | None, masks: uploads.M
     )
     shown = range(min(PREVIEW, len(dataset.train_images)))
     what = "training image" if crop == RESIZE else "crop"
-    st.image([enlarge(_uint8(dataset.train_images[i])) for i in shown], caption=[f"{what} {i}" for i in shown], width=96)
-    st.image([enlarge(plots.colorize(dataset.train_masks[i], dataset.class_colors, dataset.ignore_index)) for i in shown], caption=[f"its mask {i}" for i in shown], width=96)
+    st.image([plots.enlarge(_uint8(dataset.train_images[i])) for i in shown], caption=[f"{what} {i}" for i in shown], width=96)
+    st.image([plots.enlarge(plots.colorize(dataset.train_masks[i], dataset.class_colors, dataset.ignore_index)) for i in shown], caption=[f"its mask {i}" for i in shown], width=96)
     void = " Void pixels are white." if dataset.ignore_index is not None else ""
     if crop != RESIZE:
         st.caption(
@@ -617,7 +617,7 @@ def _prediction_panel(state: dict, files, masks: uploads.MaskSet | None, classes
     left, right = st.columns([1, 2])
     with left:
         st.image(
-            [enlarge(plots.colorize(truth, classes.colours, uploads.VOID), 160), enlarge(plots.colorize(probabilities.argmax(-1), classes.colours), 160)],
+            [plots.enlarge(plots.colorize(truth, classes.colours, uploads.VOID), 160), plots.enlarge(plots.colorize(probabilities.argmax(-1), classes.colours), 160)],
             caption=["truth", "prediction (most probable class)"],
             width=160,
         )
