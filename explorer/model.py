@@ -7,7 +7,8 @@ Each convolution is followed by a normalization layer (a setting) and a ReLU:
 - "batch": batch normalization. Its moving averages lag the weights (momentum 0.9 here, Keras's
   0.99 lags for hundreds of steps), so early snapshots of a live run trail what it has learnt.
 - "none": no normalization. Kept on purpose: with region losses (Dice, focal Tversky) the logits
-  of this network grow without bound and the run ends in NaN, which the page lets a user watch.
+  of this network grow without bound until the run ends in NaN or predicts one class everywhere
+  (which of the two depends on the CPU's rounding), which the page lets a user watch.
 
 Every initializer gets its own seed derived from the run's seed, so the same seed gives the same
 weights in any process, independent of global random state.

@@ -98,7 +98,7 @@ def settings(dataset: Dataset, counts: weights.ClassCounts) -> tuple[dict[str, R
             index=list(NORMALIZATIONS).index(DEFAULT_NORMALIZATION),
             format_func=NORMALIZATIONS.get,
             key=keys["normalization"],
-            help="Changing it restarts the runs. Without normalization, Dice and focal Tversky drive the logits up until the run ends in NaN: watch the largest |logit| curve.",
+            help="Changing it restarts the runs. Without normalization, Dice and focal Tversky drive the logits up by decades until the run ends in NaN or predicts the background everywhere (which of the two depends on the CPU's rounding): watch the largest |logit| curve.",
         )
         max_steps = st.number_input("Train until step", *MAX_STEPS_RANGE, DEFAULT_MAX_STEPS, step=50, key=keys["max_steps"])
         steps_per_tick = st.slider(
