@@ -158,10 +158,11 @@ def _count_received_bytes(page) -> None:
     page.on("websocket", on_socket)
 
 
-def _train_rate(page, server_pid: int, runs: int, window: float, timeout_ms: float) -> tuple[float, float, float, dict, dict]:
-    """Train pressed → counter moving (s), then the steady rate over `window` seconds, the bytes
-    per second the page received meanwhile, the CPU cores the server and Chromium used, and the
-    page renderer's seconds per second in scripts, style, layout and all its tasks."""
+def _train_rate(page, server_pid: int, runs: int, window: float, timeout_ms: float) -> dict:
+    """"train": Train pressed → counter moving (s); then over `window` seconds of steady training,
+    "rate": steps per second over all runs, "received": the bytes per second the page received,
+    "cores": the CPU cores the server and Chromium used, and "renderer": the page renderer's
+    seconds per second in scripts, style, layout and all its tasks."""
     pressed = time.perf_counter()
     page.locator(".st-key-train button").click()
     page.wait_for_function(f"() => ({STEP_OF_JS})() > 0", timeout=timeout_ms, polling=50)
@@ -175,7 +176,13 @@ def _train_rate(page, server_pid: int, runs: int, window: float, timeout_ms: flo
     last, seconds, cpu_after = _step(page), time.perf_counter() - start, _cpu_seconds(server_pid)
     renderer = {name: (value - renderer[name]) / seconds for name, value in _renderer_seconds(cdp).items()}
     cores = {name: (cpu_after[name] - cpu[name]) / seconds for name in cpu} if cpu and cpu_after else {}
-    return to_first, runs * (last - first) / seconds, (page.received_bytes - received) / seconds, cores, renderer
+    return {
+        "train": to_first,
+        "rate": runs * (last - first) / seconds,
+        "received": (page.received_bytes - received) / seconds,
+        "cores": cores,
+        "renderer": renderer,
+    }
 
 
 def _renderer_seconds(cdp) -> dict[str, float]:
@@ -219,7 +226,7 @@ def page_figures(args, configs: dict) -> dict | None:
                     context.close()
                     context, page, second = _open(browser, server.url, timeout_ms)
                     page.wait_for_timeout(1000 * args.settle)
-                    to_first, rate, bytes_per_second, cores, renderer = _train_rate(page, server.process.pid, len(configs), args.window, timeout_ms)
+                    training = _train_rate(page, server.process.pid, len(configs), args.window, timeout_ms)
                     page.locator(".st-key-pause button").click()
                     page.locator(".st-key-train button").wait_for(state="visible", timeout=timeout_ms)
                     _wait_idle(page, timeout_ms)
@@ -229,7 +236,7 @@ def page_figures(args, configs: dict) -> dict | None:
                     browser.close()
         finally:
             server.stop()
-    return {"first": first, "second": second, "train": to_first, "rate": rate, "received": bytes_per_second, "cores": cores, "renderer": renderer, "slider": settle, "slider key": slider_key}
+    return {"first": first, "second": second, **training, "slider": settle, "slider key": slider_key}
 
 
 def main(argv=None) -> list[tuple[str, str]]:
