@@ -1,13 +1,13 @@
 """The live page, measured side by side in one run: `streamlit run app.py` in Debian's Chromium
 (Playwright) against the same runs trained in this process.
 
-    python -m explorer.bench.live [--window 30] [--settle 30] [--timeout 180]
+    python -m explorer.bench.live [--window 30] [--settle 30] [--visits 1] [--timeout 180]
 
 Prints:
 - page opened → title, → sidebar, → dataset preview (the Live section's class strip), → Train
-  button usable, for a fresh server's first visit (it imports TensorFlow) and a second visit on
-  the warm server;
-- Train pressed → the step counter moving, on the second visit after it stood `--settle` seconds
+  button usable, for a fresh server's first visit (it imports TensorFlow) and for later visits on
+  the warm server (the median of `--visits`, each a few seconds after the one before);
+- Train pressed → the step counter moving, on the last visit after it stood `--settle` seconds
   (what a user does: read the page, then press Train; the page traces the steps meanwhile);
 - the page's training rate (steps per second summed over the default runs, over `--window`
   seconds once 20 steps are done) divided by the rate of the same runs trained in this process
@@ -46,6 +46,7 @@ IDLE_JS = f"""() => {{
   return !!app && !{list(BUSY_STATES)}.includes(app.getAttribute('data-test-script-state'));
 }}"""
 WARM_STEPS = 20  # steps done before a rate window opens: tracing and the first snapshot are behind
+LATER_VISIT_PAUSE = 5.0  # seconds between two visits: the session before has drawn its page
 
 
 def default_page_runs(timeout: float) -> tuple[dict, dict]:
@@ -223,8 +224,13 @@ def page_figures(args, configs: dict) -> dict | None:
                 browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
                 try:
                     context, _, first = _open(browser, server.url, timeout_ms)
-                    context.close()
-                    context, page, second = _open(browser, server.url, timeout_ms)
+                    later = []
+                    for _ in range(args.visits):
+                        context.close()
+                        time.sleep(LATER_VISIT_PAUSE)
+                        context, page, marks = _open(browser, server.url, timeout_ms)
+                        later.append(marks)
+                    second = {name: statistics.median(marks[name] for marks in later) for name in first}
                     page.wait_for_timeout(1000 * args.settle)
                     training = _train_rate(page, server.process.pid, len(configs), args.window, timeout_ms)
                     page.locator(".st-key-pause button").click()
@@ -242,6 +248,7 @@ def page_figures(args, configs: dict) -> dict | None:
 def main(argv=None) -> list[tuple[str, str]]:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--window", type=float, default=30.0, help="seconds of steady training measured, page and plain")
+    parser.add_argument("--visits", type=int, default=1, help="later visits measured (their median is printed); the last one trains")
     parser.add_argument("--settle", type=float, default=30.0, help="seconds the second visit's page stands before Train")
     parser.add_argument("--timeout", type=float, default=180.0, help="seconds each wait may take")
     args = parser.parse_args(argv)
@@ -272,11 +279,11 @@ def main(argv=None) -> list[tuple[str, str]]:
             rate, _ = plain_rate(configs, data, settings, args.window)
         headlines.append((f"plain process rate on the {description}", f"{rate:.2f} steps/s"))
     if page:
-        for visit in ("first", "second"):
+        for visit, name in (("first", "first visit"), ("second", f"later visits (median of {args.visits})")):
             marks = page[visit]
-            headlines.append((f"{visit} visit: open → " + ", ".join(marks), ", ".join(f"{v:.1f}" for v in marks.values()) + " s"))
+            headlines.append((f"{name}: open → " + ", ".join(marks), ", ".join(f"{v:.1f}" for v in marks.values()) + " s"))
         headlines += [
-            ("Train pressed → step counter moving (second visit)", f"{page['train']:.2f} s"),
+            ("Train pressed → step counter moving (last visit)", f"{page['train']:.2f} s"),
             ("page training rate / plain process rate", f"{page['rate'] / plain:.2f} ({page['rate']:.2f} steps/s on the page)"),
             ("the page received, while training", f"{page['received'] / 1000:.1f} kB/s"),
             ("CPU cores used while the page trains", ", ".join(f"{name} {cores:.2f}" for name, cores in page["cores"].items()) or "not measured (no /proc)"),
