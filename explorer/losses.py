@@ -10,9 +10,9 @@ loss except ``bce`` and ``binary_focal`` (one sigmoid per channel).
 Each loss is a plain tensor function (``dice_loss(y_true, y_pred, *, smooth, ...)``), found by
 its id in ``FUNCTIONS``, and a ``REGISTRY`` entry (name, parameters with ranges, formula, source,
 convention notes; explorer/loss_registry.py, imported here too); :class:`SegLoss` is the thin
-``keras.losses.Loss`` around them. Pixel-wise losses return one value
-per pixel ``(batch, ...)``, region losses one per image ``(batch,)``, or a scalar when
-``batch=True`` pools the soft counts over the batch first.
+``keras.losses.Loss`` around them. Pixel-wise losses return one value per pixel ``(batch, ...)``,
+region losses one per image ``(batch,)``, or a scalar when ``batch=True`` pools the soft counts
+over the batch first.
 
 >>> loss = get("tversky", alpha=0.3, beta=0.7)
 >>> loss.set_params(beta=0.9)  # assigns a variable: a traced train step is not retraced
