@@ -20,14 +20,22 @@ TRAIN_SECONDS = 300  # tracing the train steps and the first validation on a sha
 DEFAULT_RUNS = ("A", "B")
 
 
+# Every element's box in one step inside the page (None for one not drawn): counting the elements
+# and then measuring each would race the fragments that replace them.
+_BOXES_JS = """elements => elements.map(element => {
+  const box = element.getBoundingClientRect();
+  return box.width && box.height ? {x: box.x, y: box.y, width: box.width, height: box.height} : null;
+})"""
+
+
 def _boxes(page, selector: str, count: int) -> list[dict]:
     """The bounding boxes of the `count` elements `selector` finds. While the runs train, the
-    fragments redraw every second or three, and an element being replaced has no box for a moment
-    (one CI run measured the curves then): measured again until every one has a box."""
+    fragments redraw every second or three: an element being replaced has no box for a moment, and
+    the old and the new one may both be on the page (CI runs measured both). Measured again until
+    there are `count` elements, each with a box."""
     deadline = time.monotonic() + 30
     while True:
-        locator = page.locator(selector)
-        boxes = [locator.nth(i).bounding_box() for i in range(locator.count())]
+        boxes = page.eval_on_selector_all(selector, _BOXES_JS)
         if len(boxes) == count and all(boxes):
             return boxes
         assert time.monotonic() < deadline, f"{selector}: {len(boxes)} elements instead of {count}, or not drawn: {boxes}"
