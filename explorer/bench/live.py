@@ -224,13 +224,12 @@ def page_figures(args, configs: dict) -> dict | None:
                 browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
                 try:
                     context, _, first = _open(browser, server.url, timeout_ms)
-                    later = []
+                    visits = []
                     for _ in range(args.visits):
                         context.close()
                         time.sleep(LATER_VISIT_PAUSE)
                         context, page, marks = _open(browser, server.url, timeout_ms)
-                        later.append(marks)
-                    second = {name: statistics.median(marks[name] for marks in later) for name in first}
+                        visits.append(marks)
                     page.wait_for_timeout(1000 * args.settle)
                     training = _train_rate(page, server.process.pid, len(configs), args.window, timeout_ms)
                     page.locator(".st-key-pause button").click()
@@ -242,16 +241,19 @@ def page_figures(args, configs: dict) -> dict | None:
                     browser.close()
         finally:
             server.stop()
-    return {"first": first, "second": second, **training, "slider": settle, "slider key": slider_key}
+    later = {name: statistics.median(marks[name] for marks in visits) for name in first}
+    return {"first": first, "later": later, **training, "slider": settle, "slider key": slider_key}
 
 
 def main(argv=None) -> list[tuple[str, str]]:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--window", type=float, default=30.0, help="seconds of steady training measured, page and plain")
     parser.add_argument("--visits", type=int, default=1, help="later visits measured (their median is printed); the last one trains")
-    parser.add_argument("--settle", type=float, default=30.0, help="seconds the second visit's page stands before Train")
+    parser.add_argument("--settle", type=float, default=30.0, help="seconds the last visit's page stands before Train")
     parser.add_argument("--timeout", type=float, default=180.0, help="seconds each wait may take")
     args = parser.parse_args(argv)
+    if args.visits < 1:
+        parser.error("--visits must be at least 1: the last visit trains")
 
     configs, settings = default_page_runs(args.timeout)
     from explorer.data import load_toy
@@ -279,7 +281,7 @@ def main(argv=None) -> list[tuple[str, str]]:
             rate, _ = plain_rate(configs, data, settings, args.window)
         headlines.append((f"plain process rate on the {description}", f"{rate:.2f} steps/s"))
     if page:
-        for visit, name in (("first", "first visit"), ("second", f"later visits (median of {args.visits})")):
+        for visit, name in (("first", "first visit"), ("later", f"later visits (median of {args.visits})")):
             marks = page[visit]
             headlines.append((f"{name}: open → " + ", ".join(marks), ", ".join(f"{v:.1f}" for v in marks.values()) + " s"))
         headlines += [
