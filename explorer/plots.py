@@ -14,7 +14,6 @@ from PIL import Image
 # Colours of the error map: true positive, false positive, false negative, true negative.
 OUTCOME_COLORS = {"hit": "#2ca02c", "false alarm": "#d62728", "missed": "#1f77b4", "other": "#f2f2f2"}
 RUN_DASHES = ("solid", "dash", "dot")
-AXES = (("x", "y"), ("x2", "y2"), ("x3", "y3"))  # the training curves' three plots
 VOID_COLOR = "#ffffff"  # void (ignored) pixels of a mask: white, a colour no class gets by default
 HEATMAP_SIDE = 128  # heatmaps of larger images are drawn at most this many cells wide (see shrink)
 
@@ -115,68 +114,106 @@ def _row_of_plots(widths: Sequence[float], titles: Sequence[str], gap: float, **
     return layout, annotations
 
 
-def training_curves(
-    runs: Mapping[str, object],
-    class_names: Sequence[str],
-    class_colors: Sequence[str],
-    height: int = 320,
-) -> go.Figure:
-    """Loss, per-class validation IoU and the logits' scale against the step.
+LOSS_CURVE_POINTS = 500  # at most this many points of a run's loss curve are drawn (every k-th step)
 
-    `runs` maps a run's label to its RunState. Losses differ in range (cross-entropy starts
-    near ln C, Dice below 1), so each run's loss is drawn relative to its first step and the
-    hover shows the value itself. The largest |logit| on the validation images, on a log axis,
-    shows a run heading for a blow-up (it climbs by decades) before the NaN guard stops it.
-    Dashes tell runs apart, colours classes; dotted vertical lines mark configuration changes."""
-    titles = ("Training loss ÷ its first value", "Validation IoU per class", "Largest |logit| (validation)")
-    layout, annotations = _row_of_plots((0.4, 0.4, 0.2), titles, gap=0.0667)
-    traces, markers = [], []
+
+def _change_lines(runs: Mapping[str, object], axes: Sequence[tuple[str, str]]) -> list[dict]:
+    """A dotted vertical line on each of `axes` at every step where a run's configuration changed."""
+    return [
+        dict(type="line", xref=x, yref=f"{y} domain", x0=step, x1=step, y0=0, y1=1, line=dict(dash="dot", color="#888", width=1))
+        for state in runs.values()
+        for step, _ in state.events
+        for x, y in axes
+    ]
+
+
+def _every_kth(count: int, most: int) -> slice | list[int]:
+    """Indices of at most about `most` of `count` points, evenly spaced, the last always included."""
+    if count <= most:
+        return slice(None)
+    stride = -(-count // most)
+    return [*range(0, count - 1, stride), count - 1]
+
+
+def loss_curves(runs: Mapping[str, object], height: int = 320) -> go.Figure:
+    """Each run's training loss against the step, relative to its first value (losses differ in
+    range: cross-entropy starts near ln C, Dice below 1); the hover shows the value itself. Dashes
+    tell runs apart; dotted vertical lines mark configuration changes, named here.
+
+    `runs` maps a run's label to its RunState. This figure changes at every step, so the page
+    redraws it often: one plot, its legend inside it and fixed margins (no second layout pass
+    for margins), and at most LOSS_CURVE_POINTS points a run."""
+    traces, annotations = [], []
     for index, (label, state) in enumerate(runs.items()):
-        dash = RUN_DASHES[index % len(RUN_DASHES)]
         if state.loss_steps:
-            values = np.asarray(state.loss_values)
+            shown = _every_kth(len(state.loss_steps), LOSS_CURVE_POINTS)
+            values = np.asarray(state.loss_values)[shown]
+            first = state.loss_values[0]
             traces.append(
                 go.Scatter(
-                    x=state.loss_steps,
-                    y=values / values[0] if values[0] else values,
+                    x=np.asarray(state.loss_steps)[shown].tolist(),  # a JSON list: shorter than base64 int64
+                    y=values / first if first else values,
                     customdata=values,
                     hovertemplate="step %{x}: loss %{customdata:.4g}<extra></extra>",
                     name=f"{label} loss",
-                    line=dict(dash=dash, color="#7f7f7f"),
-                    legendgroup=label,
+                    line=dict(dash=RUN_DASHES[index % len(RUN_DASHES)], color="#7f7f7f"),
                 )
             )
-        if state.evaluations:
-            steps = [e.step for e in state.evaluations]
-            ious = np.array([e.scores.iou for e in state.evaluations])
-            for c, (name, color) in enumerate(zip(class_names, class_colors)):
-                traces.append(
-                    go.Scatter(x=steps, y=ious[:, c], name=f"{label} {name}", line=dict(dash=dash, color=color), legendgroup=label, mode="lines", xaxis="x2", yaxis="y2")
-                )
-            traces.append(
-                go.Scatter(
-                    x=steps,
-                    y=[e.logit_scale for e in state.evaluations],
-                    name=f"{label} largest |logit|",
-                    line=dict(dash=dash, color="#d62728"),
-                    legendgroup=label,
-                    mode="lines+markers",
-                    marker=dict(size=4),
-                    hovertemplate="step %{x}: largest |logit| %{y:.3g}<extra></extra>",
-                    xaxis="x3",
-                    yaxis="y3",
-                )
+        annotations += [
+            dict(x=step, y=1, yref="y domain", xref="x", text=f"{label}: {text}", showarrow=False, textangle=-90, xanchor="right", yanchor="top", font=dict(size=9))
+            for step, text in state.events
+        ]
+    layout, titles = _row_of_plots((1,), ("Training loss ÷ its first value",), gap=0, automargin=False)
+    layout["xaxis"].update(title="step", automargin=False)
+    layout = dict(
+        layout,
+        shapes=_change_lines(runs, [("x", "y")]),
+        annotations=titles + annotations,
+        height=height,
+        margin=dict(l=40, r=10, t=40, b=45, autoexpand=False),
+        legend=dict(font=dict(size=10), x=1, xanchor="right", y=1, yanchor="top", bgcolor="rgba(255,255,255,0.6)"),
+    )
+    return go.Figure(traces, layout)
+
+
+def validation_curves(runs: Mapping[str, object], class_names: Sequence[str], class_colors: Sequence[str], height: int = 320) -> go.Figure:
+    """Per-class validation IoU and the logits' scale against the step, for every run.
+
+    `runs` maps a run's label to its RunState. The largest |logit| on the validation images, on a
+    log axis, shows a run heading for a blow-up (it climbs by decades) before the NaN guard stops
+    it. Dashes tell runs apart, colours classes; dotted vertical lines mark configuration changes
+    (named on the loss curves). It changes only at a validation or a change."""
+    layout, annotations = _row_of_plots((2, 1), ("Validation IoU per class", "Largest |logit| (validation)"), gap=0.1)
+    traces = []
+    for index, (label, state) in enumerate(runs.items()):
+        dash = RUN_DASHES[index % len(RUN_DASHES)]
+        if not state.evaluations:
+            continue
+        steps = [e.step for e in state.evaluations]
+        ious = np.array([e.scores.iou for e in state.evaluations])
+        for c, (name, color) in enumerate(zip(class_names, class_colors)):
+            traces.append(go.Scatter(x=steps, y=ious[:, c], name=f"{label} {name}", line=dict(dash=dash, color=color), legendgroup=label, mode="lines"))
+        traces.append(
+            go.Scatter(
+                x=steps,
+                y=[e.logit_scale for e in state.evaluations],
+                name=f"{label} largest |logit|",
+                line=dict(dash=dash, color="#d62728"),
+                legendgroup=label,
+                mode="lines+markers",
+                marker=dict(size=4),
+                hovertemplate="step %{x}: largest |logit| %{y:.3g}<extra></extra>",
+                xaxis="x2",
+                yaxis="y2",
             )
-        for step, text in state.events:  # a dotted line on each plot, named on the IoU plot
-            markers += [dict(type="line", xref=x, yref=f"{y} domain", x0=step, x1=step, y0=0, y1=1, line=dict(dash="dot", color="#888", width=1)) for x, y in AXES]
-            annotations.append(dict(x=step, y=1, yref="y2 domain", xref="x2", text=f"{label}: {text}", showarrow=False, textangle=-90, xanchor="right", font=dict(size=9)))
-    for x in ("xaxis", "xaxis2", "xaxis3"):
+        )
+    for x in ("xaxis", "xaxis2"):
         layout[x]["title"] = "step"
-    layout["yaxis2"]["range"] = [0, 1]
-    layout["yaxis3"]["type"] = "log"
+    layout["yaxis"]["range"] = [0, 1]
+    layout["yaxis2"]["type"] = "log"
     return go.Figure(
         traces,
-        dict(layout, shapes=markers, annotations=annotations, height=height, margin=dict(l=10, r=10, t=40, b=10), legend=dict(font=dict(size=10))),
+        dict(layout, shapes=_change_lines(runs, (("x", "y"), ("x2", "y2"))), annotations=annotations, height=height, margin=dict(l=10, r=10, t=40, b=10), legend=dict(font=dict(size=10))),
     )
 
 

@@ -276,8 +276,9 @@ def test_changing_run_b_loss_carries_on_and_marks_the_curve():
     curves = figure(at, "curves")
     annotations = [a for a in curves["layout"].get("annotations", []) if a.get("text", "").startswith("B:")]
     assert len(annotations) == 1 and new_loss in annotations[0]["text"] and annotations[0]["x"] == n
-    vlines = [s for s in curves["layout"].get("shapes", []) if s.get("type") == "line" and s.get("x0") == n]
-    assert len(vlines) >= 2  # one on the loss plot, one on the IoU plot
+    for key, plots_marked in (("curves", 1), ("curves_validation", 2)):  # the loss plot; the IoU and |logit| plots
+        vlines = [s for s in figure(at, key)["layout"].get("shapes", []) if s.get("type") == "line" and s.get("x0") == n]
+        assert len(vlines) == plots_marked, key
 
     click_step(at)
     assert_trained(run_b, 2 * n)

@@ -66,7 +66,7 @@ def test_curves_maps_and_planes_share_a_1440_by_900_screen_while_training(browse
 
         assert page.evaluate("() => window.scrollY") == 0
         classes = load_toy().class_names
-        shown = {"curves": _boxes(page, ".st-key-curves .js-plotly-plot", 1)[0]}
+        shown = {name: _boxes(page, f".st-key-{key} .js-plotly-plot", 1)[0] for name, key in (("loss curves", "curves"), ("validation curves", "curves_validation"))}
         for i, box in enumerate(_boxes(page, ".st-key-live_image img", 2)):  # the validation image and its truth
             shown[f"validation image {i}"] = box
         for label in DEFAULT_RUNS:
@@ -80,6 +80,7 @@ def test_curves_maps_and_planes_share_a_1440_by_900_screen_while_training(browse
         for label in DEFAULT_RUNS:
             assert shown[f"run {label} plane"]["x"] >= shown[f"run {label} map 0"]["x"] + shown[f"run {label} map 0"]["width"]
         assert shown["run B map 0"]["x"] > shown["run A plane"]["x"]
+        assert shown["validation curves"]["x"] >= shown["loss curves"]["x"] + shown["loss curves"]["width"]
         page.locator(".st-key-pause button").click()
         page.locator(".st-key-train button").wait_for(timeout=60_000)
         assert_no_console_errors(errors)

@@ -26,33 +26,58 @@ def domains(layout, axis: str, count: int) -> list[tuple[float, float]]:
     return [tuple(layout[f"{axis}{i + 1 if i else ''}"]["domain"]) for i in range(count)]
 
 
-def test_every_change_is_a_dotted_line_on_each_of_the_three_plots_and_named_once():
+def test_every_change_is_a_dotted_line_on_each_of_the_three_plots_and_named_once_on_the_loss_plot():
     events_b = ((10, "loss focal_tversky → dice"), (20, "learning rate 0.001 → 0.01"))
-    figure = plots.training_curves({"A": state(), "B": state(events_b)}, CLASSES, COLORS).to_plotly_json()
-    layout = figure["layout"]
+    runs = {"A": state(), "B": state(events_b)}
+    loss = plots.loss_curves(runs).to_plotly_json()["layout"]
+    validation = plots.validation_curves(runs, CLASSES, COLORS).to_plotly_json()["layout"]
     for step, _ in events_b:
-        lines = [s for s in layout["shapes"] if s["x0"] == step == s["x1"]]
-        assert sorted((s["xref"], s["yref"]) for s in lines) == [("x", "y domain"), ("x2", "y2 domain"), ("x3", "y3 domain")]
-        assert all(s["line"]["dash"] == "dot" for s in lines)
-    named = [a for a in layout["annotations"] if a["text"].startswith("B: ")]
+        for layout, plots_drawn in ((loss, [("x", "y domain")]), (validation, [("x", "y domain"), ("x2", "y2 domain")])):
+            lines = [s for s in layout["shapes"] if s["x0"] == step == s["x1"]]
+            assert sorted((s["xref"], s["yref"]) for s in lines) == plots_drawn
+            assert all(s["line"]["dash"] == "dot" for s in lines)
+    named = [a for a in loss["annotations"] if a["text"].startswith("B: ")]
     assert [(a["x"], a["text"]) for a in named] == [(step, f"B: {text}") for step, text in events_b]
-    assert not [a for a in layout["annotations"] if a["text"].startswith("A: ")]
+    assert not [a for a in loss["annotations"] + validation["annotations"] if a["text"].startswith("A: ")]
+    assert not [a for a in validation["annotations"] if a["text"].startswith("B: ")]
 
 
 def test_each_curve_sits_on_its_own_plot_and_the_plots_keep_their_widths_and_titles():
-    figure = plots.training_curves({"A": state(), "B": state()}, CLASSES, COLORS).to_plotly_json()
-    axes = {trace["name"]: (trace.get("xaxis", "x"), trace.get("yaxis", "y")) for trace in figure["data"]}
-    assert axes["A loss"] == axes["B loss"] == ("x", "y")
-    assert all(axes[f"{run} {name}"] == ("x2", "y2") for run in "AB" for name in CLASSES)
-    assert axes["A largest |logit|"] == axes["B largest |logit|"] == ("x3", "y3")
-    layout = figure["layout"]
-    (l1, r1), (l2, r2), (l3, r3) = domains(layout, "xaxis", 3)
-    assert 0 == l1 < r1 < l2 < r2 < l3 < r3 == pytest.approx(1)
-    assert (r1 - l1) == pytest.approx(r2 - l2) == pytest.approx(2 * (r3 - l3))
-    assert layout["yaxis2"]["range"] == [0, 1] and layout["yaxis3"]["type"] == "log"
-    titles = layout["annotations"][:3]
-    assert [t["text"] for t in titles] == ["Training loss ÷ its first value", "Validation IoU per class", "Largest |logit| (validation)"]
-    assert [t["x"] for t in titles] == pytest.approx([(l1 + r1) / 2, (l2 + r2) / 2, (l3 + r3) / 2])
+    runs = {"A": state(), "B": state()}
+    loss = plots.loss_curves(runs).to_plotly_json()
+    assert [t["name"] for t in loss["data"]] == ["A loss", "B loss"]
+    assert all((t.get("xaxis", "x"), t.get("yaxis", "y")) == ("x", "y") for t in loss["data"])
+    assert [t["line"]["dash"] for t in loss["data"]] == list(plots.RUN_DASHES[:2])
+    assert [a["text"] for a in loss["layout"]["annotations"]] == ["Training loss ÷ its first value"]
+    validation = plots.validation_curves(runs, CLASSES, COLORS).to_plotly_json()
+    axes = {trace["name"]: (trace.get("xaxis", "x"), trace.get("yaxis", "y")) for trace in validation["data"]}
+    assert all(axes[f"{run} {name}"] == ("x", "y") for run in "AB" for name in CLASSES)
+    assert axes["A largest |logit|"] == axes["B largest |logit|"] == ("x2", "y2")
+    assert len(axes) == 2 * (len(CLASSES) + 1)
+    layout = validation["layout"]
+    (l1, r1), (l2, r2) = domains(layout, "xaxis", 2)
+    assert 0 == l1 < r1 < l2 < r2 == pytest.approx(1)
+    assert (r1 - l1) == pytest.approx(2 * (r2 - l2))
+    assert layout["yaxis"]["range"] == [0, 1] and layout["yaxis2"]["type"] == "log"
+    assert [(t["text"], t["x"]) for t in layout["annotations"]] == [
+        ("Validation IoU per class", pytest.approx((l1 + r1) / 2)),
+        ("Largest |logit| (validation)", pytest.approx((l2 + r2) / 2)),
+    ]
+
+
+def test_a_long_loss_curve_is_drawn_with_every_kth_step_the_first_and_last_kept_and_relative_to_the_first_loss():
+    steps = 2345
+    long = SimpleNamespace(loss_steps=tuple(range(1, steps + 1)), loss_values=tuple(3.0 - np.arange(steps) / steps), evaluations=(), events=())
+    (trace,) = plots.loss_curves({"A": long}).data
+    x = np.asarray(trace.x)
+    assert len(x) <= plots.LOSS_CURVE_POINTS + 1
+    assert x[0] == 1 and x[-1] == steps
+    gaps = np.diff(x)
+    assert gaps[:-1].min() == gaps[:-1].max() == -(-steps // plots.LOSS_CURVE_POINTS)  # evenly spaced but the last
+    np.testing.assert_allclose(trace.customdata, 3.0 - (x - 1) / steps)  # the loss at exactly those steps
+    np.testing.assert_allclose(trace.y, np.asarray(trace.customdata) / 3.0)
+    (short,) = plots.loss_curves({"A": state()}).data
+    assert list(short.x) == list(range(30))  # a short curve is drawn whole
 
 
 @pytest.mark.parametrize("side", [16, 300])

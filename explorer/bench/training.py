@@ -46,7 +46,8 @@ def _page_update(run: Run, dataset: data.Dataset) -> float:
     start = time.perf_counter()
     evaluation = run.evaluate(run.state.step)
     probabilities = evaluation.probabilities[0]
-    plots.training_curves({"A": run.state}, dataset.class_names, dataset.class_colors)
+    plots.loss_curves({"A": run.state})
+    plots.validation_curves({"A": run.state}, dataset.class_names, dataset.class_colors)
     plots.probability_maps(probabilities, dataset.class_names)
     prediction = probabilities.argmax(-1)
     for c in range(dataset.num_classes):

@@ -164,12 +164,21 @@ def warm_up() -> None:
 
 
 def _curves(runs: dict[str, Run], dataset: Dataset) -> None:
-    """The runs' curves as trained so far; the worker trains them meanwhile."""
+    """The runs' curves as trained so far; the worker trains them meanwhile. The loss changes at
+    every step; the validation curves only at a validation or a change, and a figure sent again
+    unchanged costs the browser no redraw (its plot is most of what drawing the page costs)."""
     if not runs:
         return
     states = {label: run.state for label, run in runs.items()}
-    curves = _memo("curves", (dataset, *states, *states.values()), lambda: plots.training_curves(states, dataset.class_names, dataset.class_colors, height=CURVES_HEIGHT))
-    st.plotly_chart(curves, key="curves")
+    loss = _memo("loss curves", (*states, *states.values()), lambda: plots.loss_curves(states, height=CURVES_HEIGHT))
+    validation = _memo(
+        "validation curves",
+        (dataset, *states, *(s.latest for s in states.values()), *(s.events for s in states.values())),
+        lambda: plots.validation_curves(states, dataset.class_names, dataset.class_colors, height=CURVES_HEIGHT),
+    )
+    left, right = st.columns([2, 3])
+    left.plotly_chart(loss, key="curves")
+    right.plotly_chart(validation, key="curves_validation")
 
 
 def _panels(dataset: Dataset, counts: weights.ClassCounts, image_index: int) -> None:
