@@ -171,7 +171,8 @@ def loss_curves(runs: Mapping[str, object], height: int = 320) -> go.Figure:
         annotations=titles + annotations,
         height=height,
         margin=dict(l=40, r=10, t=40, b=45, autoexpand=False),
-        legend=dict(font=dict(size=10), x=1, xanchor="right", y=1, yanchor="top", bgcolor="rgba(255,255,255,0.6)"),
+        # Inside the plot at the bottom left, the corner a falling loss curve leaves empty.
+        legend=dict(font=dict(size=10), x=0.01, xanchor="left", y=0.02, yanchor="bottom", bgcolor="rgba(255,255,255,0.6)"),
     )
     return go.Figure(traces, layout)
 
