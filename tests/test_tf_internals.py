@@ -8,6 +8,7 @@ from unittest import mock
 
 import keras
 import numpy as np
+import pytest
 import tensorflow as tf
 from keras.src.backend.tensorflow.optimizer import TFOptimizer
 from tensorflow.python.eager import context as eager_context
@@ -29,28 +30,38 @@ def test_keras_adam_still_updates_through_backend_update_step_with_this_signatur
 
 
 def test_single_device_adam_updates_exactly_as_keras_adam():
-    """Several steps under tf.function, as a run trains: same variables, same optimizer state."""
+    """Several steps under tf.function, as a run trains, of several variables (the step-dependent
+    scalars are computed once for all of them): same variables, same optimizer state, bit for bit."""
     rng = np.random.default_rng(0)
-    grads = [rng.normal(size=(4, 3)).astype(np.float32) for _ in range(5)]
+    shapes = [(4, 3), (3, 3, 2, 5), (7,)]
+    steps = [[rng.normal(size=shape).astype(np.float32) for shape in shapes] for _ in range(5)]
     results = []
     for optimizer_class in (keras.optimizers.Adam, tf_internals.SingleDeviceAdam):
-        variable = keras.Variable(np.ones((4, 3), np.float32))
+        variables = [keras.Variable(np.ones(shape, np.float32)) for shape in shapes]
         optimizer = optimizer_class(learning_rate=0.01)
-        optimizer.build([variable])
-        step = make_step(optimizer, variable)
-        for g in grads:
-            step(tf.constant(g))
-        results.append((variable.numpy(), [v.numpy() for v in optimizer.variables]))
-    (keras_value, keras_state), (ours_value, ours_state) = results
-    np.testing.assert_array_equal(ours_value, keras_value)
-    for ours, theirs in zip(ours_state, keras_state, strict=True):
+        optimizer.build(variables)
+        step = make_step(optimizer, variables)
+        for grads in steps:
+            step([tf.constant(g) for g in grads])
+        results.append(([v.numpy() for v in variables], [v.numpy() for v in optimizer.variables]))
+    (keras_values, keras_state), (our_values, our_state) = results
+    assert not np.array_equal(our_values[0], np.ones(shapes[0])), "nothing was trained"
+    for ours, theirs in zip(our_values + our_state, keras_values + keras_state, strict=True):
         np.testing.assert_array_equal(ours, theirs)
 
 
-def make_step(optimizer, variable):
+def test_single_device_adam_refuses_amsgrad_which_it_does_not_implement():
+    variable = keras.Variable(np.ones(3, np.float32))
+    optimizer = tf_internals.SingleDeviceAdam(learning_rate=0.1, amsgrad=True)
+    optimizer.build([variable])
+    with pytest.raises(ValueError, match="amsgrad"):
+        optimizer.apply_gradients([(tf.ones(3), variable)])
+
+
+def make_step(optimizer, variables):
     @tf.function
-    def step(g):
-        optimizer.apply_gradients([(g, variable)])
+    def step(grads):
+        optimizer.apply_gradients(zip(grads, variables))
 
     return step
 
