@@ -6,8 +6,13 @@ import streamlit as st
 st.set_page_config(page_title="Segmentation Loss Explorer", page_icon="🧩", layout="wide")
 st.title("Segmentation Loss Explorer")
 st.caption("Train a small U-Net on deliberately imbalanced data and watch what each loss does to the rare classes.")
-# Less empty space above the title than Streamlit's default, so the live view fits a 1440×900 screen.
-st.html("<style>[data-testid='stMainBlockContainer'] { padding-top: 2.5rem; }</style>")
+# Less empty space above the title than Streamlit's default, so the live view fits a 1440×900 screen;
+# the live view's map captions on one line, cut short with an ellipsis where a class name is wider
+# than its 48-pixel map (the class strip above names every class in full).
+st.html(
+    "<style>[data-testid='stMainBlockContainer'] { padding-top: 2.5rem; }"
+    " [class*='st-key-live_maps_'] [data-testid='stImageCaption'] * { white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }</style>"
+)
 
 # The top of the page needs no TensorFlow: a fresh server's first visitor sees the sidebar and the
 # class strip while it loads (its import, below, takes seconds; later script runs find it loaded).

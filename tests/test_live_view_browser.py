@@ -74,6 +74,11 @@ def test_curves_maps_and_planes_share_a_1440_by_900_screen_while_training(browse
             for i, box in enumerate(_boxes(page, f".st-key-live_maps_{label} img", 1 + len(classes))):
                 shown[f"run {label} map {i}"] = box
             shown[f"run {label} plane"] = _boxes(page, f".st-key-live_plane_{label} .js-plotly-plot", 1)[0]
+            # Each map's caption on one line, as high as the prediction's ("background" once wrapped
+            # under its 48-pixel map).
+            prediction, *outcomes = _boxes(page, f".st-key-live_maps_{label} [data-testid='stImageCaption']", 1 + len(classes))
+            wrapped = [name for name, box in zip(classes, outcomes) if box["height"] > 1.2 * prediction["height"]]
+            assert not wrapped, f"run {label}: the captions of {wrapped} take more than one line"
         off_screen = {name: box for name, box in shown.items() if not _on_screen(box)}
         assert not off_screen, f"not within the {WIDTH}×{HEIGHT} screen: {off_screen}"
         # Side by side, not stacked: each run's plane is to the right of its maps, runs left to right.
