@@ -13,7 +13,9 @@ steps (lockstep), and anything that changes the runs takes that lock too. The wo
 Streamlit. It holds the session's training slot (explorer/ui/capacity.py) while it has work and
 lets go when it has none, so the cap and its queue work as before. An exception in the worker is
 kept in `error` for the page to show. A worker whose page stopped reading it (tab closed) for
-ABANDONED_SECONDS stops and frees the slot.
+ABANDONED_SECONDS stops and frees the slot. A warm-up (the trace of the runs' steps before Train)
+ends as soon as its page has gone: a reload opens a new session whose own warm-up would otherwise
+share the interpreter with the old one's for seconds.
 """
 
 from __future__ import annotations
@@ -76,10 +78,11 @@ class LiveTrainer:
     """The worker of one session. `runs` is the session's own dict (changed in place by
     `session.sync_runs` under `runs_lock`)."""
 
-    def __init__(self, runs: dict[str, Run], runs_lock, slots, session_id: str, clock=time.monotonic):
+    def __init__(self, runs: dict[str, Run], runs_lock, slots, session_id: str, clock=time.monotonic, page_open=lambda: True):
         self._runs, self._runs_lock = runs, runs_lock
         self._slots, self._session_id = slots, session_id
         self._clock = clock
+        self._page_open = page_open  # False once the session's browser tab has gone
         self._changed = threading.Condition()  # guards every field below
         self._plan: Plan | None = None
         self._training = False  # Train pressed, until Pause, Reset, or every run done or halted
@@ -275,12 +278,13 @@ class LiveTrainer:
     def _trace_steps(self, until_busy: bool) -> None:
         """Call each run's traced step that has not run yet once with no batch: TensorFlow traces
         and optimizes the graph (seconds on a 2-core CPU) and no weight changes. `until_busy`: the
-        warm-up before Train, which gives way as soon as there is training to do. Without the runs
+        warm-up before Train, which gives way as soon as there is training to do or its page has
+        gone (a trace under way cannot be cut short: it ends first). Without the runs
         lock: a call on no batch reads and writes no variable, and holding the lock for seconds
         would keep a Train, Pause or sidebar change waiting (a step replaced meanwhile by a new
         loss is traced in vain)."""
         for run in list(self._runs.values()):
-            if (until_busy and self.busy) or self._stop:
+            if (until_busy and (self.busy or not self._page_open())) or self._stop:
                 return
             step = _step_of(run)
             if step not in _traced:

@@ -40,8 +40,9 @@ def make_runs(data, losses=("ce", "dice", "focal")) -> dict[str, Run]:
     return runs
 
 
-def make_worker(runs, slots=None, session_id="s1", clock=None):
-    return live.LiveTrainer(runs, threading.RLock(), slots or TrainingSlots(2), session_id, **({"clock": clock} if clock else {}))
+def make_worker(runs, slots=None, session_id="s1", clock=None, page_open=None):
+    options = {"clock": clock, "page_open": page_open}
+    return live.LiveTrainer(runs, threading.RLock(), slots or TrainingSlots(2), session_id, **{k: v for k, v in options.items() if v})
 
 
 def wait_until(worker: live.LiveTrainer, condition, timeout=WAIT) -> None:
@@ -224,3 +225,16 @@ def test_the_warm_up_traces_each_step_once_and_changes_no_weight(data):
     worker.step(2, live.Plan(max_steps=100, steps_per_round=2, evaluate_every=50))
     assert worker.wait_idle(WAIT)
     assert all(r._train_step.experimental_get_tracing_count() == 1 for r in runs.values()), "Train traced the step again"
+
+
+def test_the_warm_up_of_a_page_that_has_gone_traces_no_further_run(data):
+    runs = make_runs(data, losses=("ce", "tversky", "dice"))
+    answers = iter([True])  # the tab is open when the first run's trace begins, gone after it
+    worker = make_worker(runs, page_open=lambda: next(answers, False))
+    worker.warm_up()
+    assert worker.wait_idle(WAIT)
+    counts = [r._train_step.experimental_get_tracing_count() for r in runs.values()]
+    assert counts == [1, 0, 0], counts
+    worker.step(1, live.Plan(max_steps=100, steps_per_round=1, evaluate_every=50))  # Train traces the rest
+    assert worker.wait_idle(WAIT) and worker.error is None
+    assert [r.state.step for r in runs.values()] == [1, 1, 1]

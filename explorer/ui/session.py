@@ -14,7 +14,7 @@ import streamlit as st
 from explorer import data as data_module
 from explorer import weights
 from explorer.run_config import RunConfig
-from explorer.ui import capacity
+from explorer.ui import capacity, streamlit_internals
 
 if TYPE_CHECKING:
     from explorer import live
@@ -62,7 +62,9 @@ def worker() -> live.LiveTrainer:
     if "live_worker" not in st.session_state:
         from explorer import live  # TensorFlow: see the module's docstring
 
-        st.session_state.live_worker = live.LiveTrainer(runs(), runs_lock(), capacity.slots(), capacity.session_id())
+        st.session_state.live_worker = live.LiveTrainer(
+            runs(), runs_lock(), capacity.slots(), capacity.session_id(), page_open=streamlit_internals.page_open_check()
+        )
     return st.session_state.live_worker
 
 
