@@ -14,7 +14,7 @@ from urllib.parse import urlencode
 import numpy as np
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
-from explorer.bench.appserver import BUSY_STATES, RUN_DONE_JS, STEP_OF_JS, TITLE, WATCH_RUNS_JS
+from explorer.bench.appserver import BUSY_STATES, STEP_OF_JS, TITLE, act_and_wait_for_a_full_run
 from explorer.ui import sections
 
 LOAD_TIMEOUT_MS = 180_000  # first page load: TensorFlow import, dataset, building the runs (3 sessions at once)
@@ -111,12 +111,10 @@ def wait_idle(page, timeout_ms: int = TRAIN_TIMEOUT_MS) -> None:
 
 
 def run_and_wait(page, action, timeout_ms: int = LOAD_TIMEOUT_MS) -> None:
-    """`action()` (a click that reruns the page), then wait until a script run it started has ended.
-    While training, a fragment's tick in flight at the action may pass for it: wait for what the
-    rerun draws as well."""
-    page.evaluate(WATCH_RUNS_JS)
-    action()
-    page.wait_for_function(RUN_DONE_JS, timeout=timeout_ms, polling=100)
+    """`action()` (a click that reruns the page), then wait until a full script run has ended since
+    and is drawn (a fragment's tick while training does not count). The `page` fixture's pages
+    count the runs (explorer/bench/appserver.py's watch_script_runs)."""
+    act_and_wait_for_a_full_run(page, action, timeout_ms)
 
 
 def section_tab(page, name: str):

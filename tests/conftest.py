@@ -11,7 +11,7 @@ import pytest
 from browser_page import assert_no_console_errors, collect_console_errors
 
 from explorer.bench import appserver
-from explorer.bench.appserver import CHROMIUM, CHROMIUM_ARGS, Server
+from explorer.bench.appserver import CHROMIUM, CHROMIUM_ARGS, Server, watch_script_runs
 
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 
@@ -130,6 +130,7 @@ def page(browser):
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     page = context.new_page()
     errors = collect_console_errors(page)
+    watch_script_runs(page)  # for browser_page.run_and_wait
     try:
         yield page
         assert_no_console_errors(errors)

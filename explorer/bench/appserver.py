@@ -46,21 +46,50 @@ STEP_OF_JS = r"""
 # end-to-end tests read it). Streamlit's running icon is no use here: with toolbarMode = "minimal"
 # (.streamlit/config.toml) Streamlit 1.67 draws no top bar and never shows it.
 BUSY_STATES = ("initial", "running", "rerunRequested", "stopRequested")
-# Records the script states from now on (window.__scriptStates).
-WATCH_RUNS_JS = """() => {
+IDLE_JS = f"""() => {{
   const app = document.querySelector('[data-testid="stApp"]');
-  if (window.__scriptStateObserver) window.__scriptStateObserver.disconnect();
-  const states = window.__scriptStates = [app.getAttribute('data-test-script-state')];
-  window.__scriptStateObserver = new MutationObserver(() => states.push(app.getAttribute('data-test-script-state')));
-  window.__scriptStateObserver.observe(app, {attributes: true, attributeFilter: ['data-test-script-state']});
-}"""
-# Since the watch began a run was under way (an action during a run goes on in the same state),
-# and none is now.
-RUN_DONE_JS = f"""() => {{
-  const states = window.__scriptStates || [];
-  return states.some(s => {list(BUSY_STATES)}.includes(s)) && states[states.length - 1] === 'notRunning';
+  return !!app && !{list(BUSY_STATES)}.includes(app.getAttribute('data-test-script-state'));
 }}"""
+# Resolves after the renderer has drawn two frames: what it had received by now is on the screen.
+TWO_FRAMES_JS = "() => new Promise(done => requestAnimationFrame(() => requestAnimationFrame(done)))"
 
+
+def watch_script_runs(page) -> None:
+    """Count in `page.full_runs_ended` the full script runs the server reports ended (its
+    script_finished messages; a fragment's run is not counted). Call it before the page opens
+    the app. The page's script-state attribute cannot tell: a rerun whose messages all arrive
+    within one frame (75 ms from key press to its end on a fast 2-core machine) never shows as
+    running there."""
+    from streamlit.proto.ForwardMsg_pb2 import ForwardMsg  # here only: this module imports no Streamlit
+
+    ended = (ForwardMsg.FINISHED_SUCCESSFULLY, ForwardMsg.FINISHED_WITH_COMPILE_ERROR)
+    page.full_runs_ended = 0
+
+    def on_socket(socket):
+        def on_frame(payload):
+            if isinstance(payload, bytes):
+                message = ForwardMsg.FromString(payload)
+                if message.WhichOneof("type") == "script_finished" and message.script_finished in ended:
+                    page.full_runs_ended += 1
+
+        socket.on("framereceived", on_frame)
+
+    page.on("websocket", on_socket)
+
+
+def act_and_wait_for_a_full_run(page, action, timeout_ms: float) -> None:
+    """`action()` (a click or a key that reruns the page), then wait until a full script run has
+    ended since (watch_script_runs) and the page has drawn it. TimeoutError if none ends in time."""
+    assert hasattr(page, "full_runs_ended"), "call watch_script_runs(page) before the page opens the app"
+    ended = page.full_runs_ended
+    action()
+    deadline = time.monotonic() + timeout_ms / 1000
+    while page.full_runs_ended == ended:  # Playwright delivers the frames while it waits
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"no script run ended within {timeout_ms / 1000:g} s of the action")
+        page.wait_for_timeout(10)
+    page.wait_for_function(IDLE_JS, timeout=max(1.0, 1000 * (deadline - time.monotonic())), polling="raf")
+    page.evaluate(TWO_FRAMES_JS)
 
 
 class ServerError(RuntimeError):

@@ -19,7 +19,8 @@ Prints:
   renderer spent its time (Chrome's Performance metrics: scripts, style, layout, the rest);
 - a loss parameter's slider moved while paused → the page settled (the script run it started has
   ended: the progress and the open Live section's curves, maps and planes redrawn), median of 5
-  moves.
+  moves; a move that has not settled after `--timeout` seconds is counted as a failure and printed,
+  never timed.
 
 With a GPU visible to TensorFlow the plain rate is printed for each device (the server uses the
 GPU). Without /usr/bin/chromium or Playwright the page part is skipped.
@@ -36,16 +37,24 @@ from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
-from explorer.bench.appserver import APP, BUSY_STATES, CHROMIUM, CHROMIUM_ARGS, RUN_DONE_JS, STEP_OF_JS, TITLE, WATCH_RUNS_JS, ServerError, start_server
+from explorer.bench.appserver import (
+    APP,
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    IDLE_JS,
+    STEP_OF_JS,
+    TITLE,
+    ServerError,
+    act_and_wait_for_a_full_run,
+    start_server,
+    watch_script_runs,
+)
 from explorer.bench.devices import device_kinds
 from explorer.training import Run
 
 VIEWPORT = {"width": 1440, "height": 900}
-IDLE_JS = f"""() => {{
-  const app = document.querySelector('[data-testid="stApp"]');
-  return !!app && !{list(BUSY_STATES)}.includes(app.getAttribute('data-test-script-state'));
-}}"""
 WARM_STEPS = 20  # steps done before a rate window opens: tracing and the first snapshot are behind
+SLIDER_MOVES = 5
 LATER_VISIT_PAUSE = 5.0  # seconds between two visits: the session before has drawn its page
 
 
@@ -117,11 +126,9 @@ def _wait_idle(page, timeout_ms: float) -> None:
 
 
 def _act_and_settle(page, action, timeout_ms: float) -> float:
-    """`action()`, then wait until the script run it started has ended; seconds it took."""
-    page.evaluate(WATCH_RUNS_JS)
+    """`action()`, then wait until the script run it started has ended and is drawn; seconds it took."""
     start = time.perf_counter()
-    action()
-    page.wait_for_function(RUN_DONE_JS, timeout=timeout_ms, polling=50)
+    act_and_wait_for_a_full_run(page, action, timeout_ms)
     return time.perf_counter() - start
 
 
@@ -131,6 +138,7 @@ def _open(browser, url: str, timeout_ms: float):
     context = browser.new_context(viewport=VIEWPORT)
     page = context.new_page()
     _count_received_bytes(page)
+    watch_script_runs(page)
     opened = time.perf_counter()
     page.goto(url, wait_until="domcontentloaded")
     marks = {}
@@ -192,14 +200,21 @@ def _renderer_seconds(cdp) -> dict[str, float]:
     return {"scripts": metrics["ScriptDuration"], "style": metrics["RecalcStyleDuration"], "layout": metrics["LayoutDuration"], "all tasks": metrics["TaskDuration"]}
 
 
-def _slider_settle(page, key: str, moves: int, timeout_ms: float) -> float:
-    """Median seconds from a keyboard move of the slider `key` to the page settled."""
+def _slider_settle(page, key: str, moves: int, timeout_ms: float) -> tuple[float, list[str]]:
+    """Median seconds from a keyboard move of the slider `key` to the page settled, over the moves
+    that settled; and what went wrong with each move that did not within the timeout (a failure
+    is counted and told, never timed as the timeout)."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
+
     thumb = page.locator(f".st-key-{key} input").first  # Streamlit 1.67's slider is a range input
-    times = []
+    times, failures = [], []
     for move in range(moves):
         thumb.focus()
-        times.append(_act_and_settle(page, lambda: thumb.press("ArrowRight" if move % 2 == 0 else "ArrowLeft"), timeout_ms))
-    return statistics.median(times)
+        try:
+            times.append(_act_and_settle(page, lambda: thumb.press("ArrowRight" if move % 2 == 0 else "ArrowLeft"), timeout_ms))
+        except (TimeoutError, PlaywrightTimeoutError) as error:
+            failures.append(f"move {move + 1}: {str(error).splitlines()[0]}")
+    return (statistics.median(times) if times else float("nan")), failures
 
 
 def page_figures(args, configs: dict) -> dict | None:
@@ -235,14 +250,14 @@ def page_figures(args, configs: dict) -> dict | None:
                     page.locator(".st-key-pause button").click()
                     page.locator(".st-key-train button").wait_for(state="visible", timeout=timeout_ms)
                     _wait_idle(page, timeout_ms)
-                    settle = _slider_settle(page, slider_key, 5, timeout_ms) if slider_key else float("nan")
+                    settle, unsettled = _slider_settle(page, slider_key, SLIDER_MOVES, timeout_ms) if slider_key else (float("nan"), [])
                     context.close()
                 finally:
                     browser.close()
         finally:
             server.stop()
     later = {name: statistics.median(marks[name] for marks in visits) for name in first}
-    return {"first": first, "later": later, **training, "slider": settle, "slider key": slider_key}
+    return {"first": first, "later": later, **training, "slider": settle, "unsettled": unsettled, "slider key": slider_key}
 
 
 def main(argv=None) -> list[tuple[str, str]]:
@@ -290,9 +305,14 @@ def main(argv=None) -> list[tuple[str, str]]:
             ("the page received, while training", f"{page['received'] / 1000:.1f} kB/s"),
             ("CPU cores used while the page trains", ", ".join(f"{name} {cores:.2f}" for name, cores in page["cores"].items()) or "not measured (no /proc)"),
             ("the page's renderer, seconds per second", ", ".join(f"{name} {value:.2f}" for name, value in page["renderer"].items())),
-            (f"slider {page['slider key']} moved, paused → page settled (median of 5)", f"{page['slider']:.2f} s"),
+            (
+                f"slider {page['slider key']} moved, paused → page settled (median of the settled of {SLIDER_MOVES})",
+                f"{page['slider']:.2f} s" + (f"; {len(page['unsettled'])} never settled within {args.timeout:g} s" if page["unsettled"] else ""),
+            ),
         ]
     print()
+    for failure in page["unsettled"] if page else []:
+        print(f"slider move that never settled: {failure}")
     width = max(len(what) for what, _ in headlines)
     for what, value in headlines:
         print(f"{what:{width}s}  {value}")
