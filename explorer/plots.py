@@ -155,7 +155,7 @@ def loss_curves(runs: Mapping[str, object], height: int = 320) -> go.Figure:
                     y=values / first if first else values,
                     customdata=values,
                     hovertemplate="step %{x}: loss %{customdata:.4g}<extra></extra>",
-                    name=f"{label} loss",
+                    name=label,
                     line=dict(dash=RUN_DASHES[index % len(RUN_DASHES)], color="#7f7f7f"),
                 )
             )
@@ -165,14 +165,17 @@ def loss_curves(runs: Mapping[str, object], height: int = 320) -> go.Figure:
         ]
     layout, titles = _row_of_plots((1,), ("Training loss ÷ its first value",), gap=0, automargin=False)
     layout["xaxis"].update(title="step", automargin=False)
+    # The title on the left and the legend in one row on the right, both above the plot: no corner
+    # inside it stays empty (a falling curve crosses the bottom left in its first tens of steps, a
+    # flat one runs along the top).
+    titles[0].update(x=0, xanchor="left")
     layout = dict(
         layout,
         shapes=_change_lines(runs, [("x", "y")]),
         annotations=titles + annotations,
         height=height,
         margin=dict(l=40, r=10, t=40, b=45, autoexpand=False),
-        # Inside the plot at the bottom left, the corner a falling loss curve leaves empty.
-        legend=dict(font=dict(size=10), x=0.01, xanchor="left", y=0.02, yanchor="bottom", bgcolor="rgba(255,255,255,0.6)"),
+        legend=dict(font=dict(size=10), orientation="h", x=1, xanchor="right", y=1, yanchor="bottom", entrywidth=0),
     )
     return go.Figure(traces, layout)
 

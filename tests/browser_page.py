@@ -36,17 +36,17 @@ BUSY_TEXT = "The server is busy"
 TRACEBACK_RE = re.compile(r"Traceback \(most recent call last\)|File \"[^\"]+\.py\", line \d+")
 
 
-# The training-curves chart (st.plotly_chart(key="curves")): each run's loss trace as plotly drew it
-# (_fullData holds the decoded arrays; `data` may hold base64 "bdata"), and the annotations that
-# mark configuration changes ("A: gamma 2.0 → 2.1" at x = the step).
+# The training-curves chart (st.plotly_chart(key="curves")): each run's loss trace (named by the
+# run's label) as plotly drew it (_fullData holds the decoded arrays; `data` may hold base64
+# "bdata"), and the annotations that mark configuration changes ("A: gamma 2.0 → 2.1" at x = the step).
 CURVES_JS = r"""
 () => {
   const gd = document.querySelector('.st-key-curves .js-plotly-plot');
   if (!gd || !gd._fullData) return null;
   const losses = {};
   for (const t of gd._fullData) {
-    if (!t.name || !t.name.endsWith(' loss')) continue;
-    losses[t.name.slice(0, -5)] = {
+    if (!t.name) continue;
+    losses[t.name] = {
       x: Array.from(t.x || []), y: Array.from(t.y || []), value: Array.from(t.customdata || []),
     };
   }

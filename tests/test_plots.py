@@ -45,7 +45,11 @@ def test_every_change_is_a_dotted_line_on_each_of_the_three_plots_and_named_once
 def test_each_curve_sits_on_its_own_plot_and_the_plots_keep_their_widths_and_titles():
     runs = {"A": state(), "B": state()}
     loss = plots.loss_curves(runs).to_plotly_json()
-    assert [t["name"] for t in loss["data"]] == ["A loss", "B loss"]
+    assert [t["name"] for t in loss["data"]] == ["A", "B"]
+    # Above the plot, where no curve goes: the title on the left, the legend in a row on the right.
+    legend, (title,) = loss["layout"]["legend"], loss["layout"]["annotations"]
+    assert (legend["orientation"], legend["y"], legend["yanchor"], legend["xanchor"]) == ("h", 1, "bottom", "right")
+    assert (title["x"], title["xanchor"], title["y"], title["yanchor"]) == (0, "left", 1, "bottom")
     assert all((t.get("xaxis", "x"), t.get("yaxis", "y")) == ("x", "y") for t in loss["data"])
     assert [t["line"]["dash"] for t in loss["data"]] == list(plots.RUN_DASHES[:2])
     assert [a["text"] for a in loss["layout"]["annotations"]] == ["Training loss ÷ its first value"]
