@@ -88,7 +88,7 @@ def act_and_wait_for_a_full_run(page, action, timeout_ms: float) -> None:
         if time.monotonic() > deadline:
             raise TimeoutError(f"no script run ended within {timeout_ms / 1000:g} s of the action")
         page.wait_for_timeout(10)
-    page.wait_for_function(IDLE_JS, timeout=max(1.0, 1000 * (deadline - time.monotonic())), polling="raf")
+    page.wait_for_function(IDLE_JS, timeout=max(1000.0, 1000 * (deadline - time.monotonic())), polling="raf")
     page.evaluate(TWO_FRAMES_JS)
 
 
