@@ -4,6 +4,7 @@ here names the call an upgrade changed."""
 from __future__ import annotations
 
 import asyncio
+from concurrent.futures import ThreadPoolExecutor
 from unittest import mock
 
 import keras
@@ -60,7 +61,10 @@ def test_a_page_open_check_turns_false_when_streamlit_disconnects_the_session(tm
             await runtime.stopped
             Runtime._instance = None  # the singleton: later AppTests run without a server, as before
 
-    assert asyncio.run(connect_then_disconnect()) == [True, False]
+    # In a thread of its own: Playwright's sync API (the browser tests) keeps an event loop running
+    # in this one, where asyncio.run refuses to start another.
+    with ThreadPoolExecutor(1) as thread:
+        assert thread.submit(asyncio.run, connect_then_disconnect()).result() == [True, False]
 
 
 def test_without_a_server_the_page_counts_as_open():
