@@ -14,18 +14,12 @@ from urllib.parse import urlencode
 import numpy as np
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
-from explorer.bench.appserver import BUSY_STATES, STEP_OF_JS, TITLE, act_and_wait_for_a_full_run
+from explorer.bench.appserver import IDLE_JS, STEP_OF_JS, TITLE, act_and_wait_for_a_full_run
 from explorer.ui import sections
 
 LOAD_TIMEOUT_MS = 180_000  # first page load: TensorFlow import, dataset, building the runs (3 sessions at once)
 TRAIN_TIMEOUT_MS = 300_000  # tracing and training on a shared 2-core CPU, several sessions at once
 EXCEPTION = '[data-testid="stException"]'
-# Streamlit's status widget shows one of these while a script or fragment run is under way. With
-# toolbarMode = "minimal" (.streamlit/config.toml) Streamlit 1.67 draws no top bar and so never shows
-# it: the app's root element's data-test-script-state (Streamlit's own end-to-end tests read it)
-# says whether a run is under way ("running", "rerunRequested", ...) or not ("notRunning").
-RUNNING = '[data-testid="stStatusWidgetRunningIcon"], [data-testid="stStatusWidgetRunningManIcon"]'
-SCRIPT_STATE_JS = "() => { const app = document.querySelector('[data-testid=\"stApp\"]'); return app ? app.getAttribute('data-test-script-state') : null; }"
 # The page's sections: the top-level st.tabs (key sections.KEY); sections have tabs of their own,
 # so the section tabs are those of the first tab list in it, and the open section is its panel.
 SECTIONS = f".st-key-{sections.KEY}"
@@ -102,12 +96,9 @@ def assert_no_console_errors(errors: list[str]) -> None:
 
 
 def wait_idle(page, timeout_ms: int = TRAIN_TIMEOUT_MS) -> None:
-    """No script or fragment run under way (a tick in flight has finished and been drawn)."""
-    page.wait_for_function(
-        f"() => !document.querySelector('{RUNNING}') && !{list(BUSY_STATES)}.includes(({SCRIPT_STATE_JS})())",
-        timeout=timeout_ms,
-        polling=100,
-    )
+    """No script or fragment run under way (a tick in flight has finished and been drawn): the app
+    root's data-test-script-state, as the page bench reads it (explorer/bench/appserver.py)."""
+    page.wait_for_function(IDLE_JS, timeout=timeout_ms, polling=100)
 
 
 def run_and_wait(page, action, timeout_ms: int = LOAD_TIMEOUT_MS) -> None:
